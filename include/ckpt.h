@@ -1,0 +1,100 @@
+/*
+ * ckpt — evstream's record of which spool files are committed, so a restart
+ * neither loads a file twice nor forgets one.  It lives in the checkpoint
+ * directory:
+ *
+ * DIR/lock
+ *	Opened and flock(LOCK_EX | LOCK_NB)'d by ckpt_open for the life of the
+ *	process, and holds the holder's pid as text so a second evstream can say
+ *	who is in the way.  flock locks belong to the open file description, so a
+ *	second ckpt_open in the same process fails as well.  The fd is O_CLOEXEC;
+ *	a child forked while the lock is held shares it until it exits.  The file
+ *	is never removed: unlinking a lock file lets two processes lock two files.
+ *
+ * DIR/checkpoint
+ *	Written only by ckpt_save, through durable_write_file (temporary, fsync,
+ *	rename, directory fsync): after a crash it is the old or the new one,
+ *	whole.  A missing file is a fresh start.  Version 1 is text, one record
+ *	per line, every line ending in "\n", fields separated by one space:
+ *
+ *	    evpipe-checkpoint 1
+ *	    last_batch <batch id, 0 when fresh>
+ *	    max_event_time <microseconds since 1970 | none>
+ *	    file <batch id> <name>		zero or more, in the order added
+ *	    end <number of file lines> <crc32>
+ *
+ *	A name is percent-escaped: bytes below 0x21, above 0x7e and '%' become
+ *	%XX (upper-case hex), so names with spaces, newlines or UTF-8 survive and
+ *	stay one field.  The crc32 (IEEE 802.3, the one zlib and `gzip` use) covers
+ *	every byte before the end line and is written as eight lower-case hex
+ *	digits; numbers are plain decimal without leading zeros.  Every value has
+ *	exactly one spelling, so any change to the file changes what it says.
+ *
+ *	The reader checks the end line and the checksum first, then every line,
+ *	and refuses the whole file on any doubt with "DIR/checkpoint: line N: what
+ *	is wrong": a damaged checkpoint stops evstream rather than loading part
+ *	of it, which could load a file twice.
+ *
+ * In memory: the names in the order added (batch order, which is what
+ * ckpt_save writes) plus an open-addressing index over them for
+ * ckpt_is_committed.
+ *
+ * The database's batch log is the truth.  The checkpoint can be behind it (a
+ * crash between the commit and ckpt_save): the caller adds the missing
+ * batches with ckpt_add_batch.  It can be ahead (the database was restored):
+ * ckpt_drop_after forgets the batches the database does not have.
+ */
+#ifndef EVPIPE_CKPT_H
+#define EVPIPE_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CKPT_MUSTCHECK __attribute__((warn_unused_result))
+#define CKPT_VERSION	1
+
+struct ckpt;
+
+/*
+ * Create dir (and its parents, 0750) if missing, lock it, load the
+ * checkpoint.  NULL with a message in err (and errno set) on failure; a
+ * locked directory gives "checkpoint DIR is locked by another evstream (pid N)".
+ */
+struct ckpt *ckpt_open(const char *dir, char *err, size_t errlen) CKPT_MUSTCHECK;
+void	ckpt_close(struct ckpt *c);	/* unlock and free; does not save */
+
+int64_t	ckpt_last_batch(const struct ckpt *c);		/* 0 when fresh */
+int64_t	ckpt_max_event_time(const struct ckpt *c);	/* EVENT_TIME_NONE when none */
+int	ckpt_is_committed(const struct ckpt *c, const char *name);
+size_t	ckpt_count(const struct ckpt *c);		/* names remembered */
+
+/*
+ * Record, in memory, that batch_id committed these files.  batch_id must be
+ * above ckpt_last_batch (EINVAL), no name may be committed already or listed
+ * twice (EEXIST), and a name must be a file name: 1..255 bytes, no '/'
+ * (EINVAL).  The maximum event time becomes max(current, max_event_time_us).
+ * On -1 nothing changed.
+ */
+int	ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t nfiles,
+	    int64_t max_event_time_us) CKPT_MUSTCHECK;
+
+/*
+ * The database is behind the checkpoint and wins: forget the files of
+ * batches above batch_id and make batch_id the last batch.  0 <= batch_id <=
+ * ckpt_last_batch, else EINVAL.  The maximum event time is left alone; the
+ * caller sets it from the database with ckpt_set_max_event_time.
+ */
+int	ckpt_drop_after(struct ckpt *c, int64_t batch_id) CKPT_MUSTCHECK;
+void	ckpt_set_max_event_time(struct ckpt *c, int64_t us);
+
+/*
+ * Compaction: forget every name for which still_needed(arg, name) returns 0
+ * (the caller knows the file has left the spool and cannot be seen again).
+ * Returns how many were forgotten.  Takes effect on disk at the next save.
+ */
+size_t	ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *name), void *arg);
+
+/* Write the checkpoint durably.  -1 with err and errno: the caller must not advance. */
+int	ckpt_save(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * durable — the one place a file is made to appear atomically and survive a crash.
+ *
+ * Protocol: create a hidden temporary ".NAME.tmp" in the target directory, write,
+ * fsync it, rename it to NAME, fsync the directory.  A crash at any point leaves
+ * either no NAME or the whole NAME (plus, at worst, a stale hidden temporary that
+ * durable_sweep() removes, or the next write of the same NAME truncates: a
+ * temporary belongs to whoever owns its final name).  Both evgen's spool files and evstream's checkpoint
+ * go through here; the missing directory fsync is the classic bug of this protocol.
+ */
+#ifndef EVPIPE_DURABLE_H
+#define EVPIPE_DURABLE_H
+
+#include <stddef.h>
+
+#define DURABLE_MUSTCHECK __attribute__((warn_unused_result))
+#define DURABLE_TMP_SUFFIX ".tmp"
+
+/*
+ * Write buf[0..len) as dir/name durably, replacing any existing file.  On failure
+ * the temporary is removed, nothing named `name` changed, errno is set and -1 is
+ * returned; the caller decides whether to retry.
+ */
+int durable_write_file(const char *dir, const char *name, const void *buf, size_t len)
+    DURABLE_MUSTCHECK;
+
+/*
+ * Same, but fails with EEXIST instead of replacing an existing dir/name
+ * (link(2)-style no-clobber, used for spool files whose names must be unique).
+ */
+int durable_create_file(const char *dir, const char *name, const void *buf, size_t len)
+    DURABLE_MUSTCHECK;
+
+/* The same two, relative to an open directory (no second lookup of its path). */
+int durable_write_at(int dirfd, const char *name, const void *buf, size_t len)
+    DURABLE_MUSTCHECK;
+int durable_create_at(int dirfd, const char *name, const void *buf, size_t len)
+    DURABLE_MUSTCHECK;
+
+/* fsync a directory: makes renames and unlinks in it durable. */
+int durable_sync_dir(const char *dir) DURABLE_MUSTCHECK;
+int durable_sync_dirfd(int dirfd) DURABLE_MUSTCHECK;
+
+/*
+ * Remove hidden temporaries ".<prefix>*.tmp" left by a crash.  Only call it
+ * when no other writer is using the directory with that prefix.
+ * Returns the number removed, or -1.
+ */
+int durable_sweep(const char *dir, const char *prefix) DURABLE_MUSTCHECK;
+
+#endif

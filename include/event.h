@@ -1,0 +1,50 @@
+/*
+ * event — the fixed schema, as data.  One validated row of the CSV becomes a
+ * struct event; a row that cannot become one gets a reject reason.  Both are
+ * plain values: no pointers, so a batch is a flat array the sink can stream.
+ */
+#ifndef EVPIPE_EVENT_H
+#define EVPIPE_EVENT_H
+
+#include <stdint.h>
+
+/* Columns of the fixed schema, in the order evgen writes them. */
+enum event_col {
+	COL_EVENT_ID, COL_USER_ID, COL_EVENT_TYPE, COL_PRODUCT_ID, COL_PRICE, COL_EVENT_TIME,
+	EVENT_NCOLS
+};
+extern const char *const event_col_names[EVENT_NCOLS];
+
+enum event_type { EVENT_VIEW = 0, EVENT_PURCHASE = 1 };
+extern const char *const event_type_names[2];
+
+#define EVENT_TIME_NONE INT64_MIN	/* "no time yet": no watermark, no max */
+
+struct event {
+	uint8_t  id[16];	/* the UUID's 16 bytes, network order */
+	int64_t  time_us;	/* event_time, microseconds since 1970-01-01 UTC */
+	int64_t  price_cents;	/* price * 100, >= 0 */
+	int32_t  user_id;	/* > 0 */
+	int32_t  product_id;	/* > 0 */
+	uint8_t  type;		/* enum event_type */
+};
+
+/*
+ * Why a row did not become an event.  The names are what event_rejects.reason
+ * holds and what the logs and metrics say; keep them stable.
+ */
+enum reject_reason {
+	REJECT_NONE = 0,
+	REJECT_COLUMN_COUNT,	/* "column_count": fields != header fields */
+	REJECT_EVENT_ID,	/* "event_id": empty or not a UUID */
+	REJECT_USER_ID,		/* "user_id": not an integer in 1..2^31-1 */
+	REJECT_EVENT_TYPE,	/* "event_type": not view|purchase */
+	REJECT_PRODUCT_ID,	/* "product_id" */
+	REJECT_PRICE,		/* "price": not a number >= 0 with at most 2 decimals */
+	REJECT_EVENT_TIME,	/* "event_time": not a timestamp we accept */
+	REJECT_LATE,		/* "late": older than the watermark */
+	REJECT_NREASONS
+};
+extern const char *const reject_reason_names[REJECT_NREASONS];
+
+#endif

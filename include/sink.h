@@ -1,0 +1,115 @@
+/*
+ * sink — the only door to PostgreSQL (the only file that includes libpq-fe.h).
+ *
+ * One micro-batch is one transaction:
+ *
+ *     BEGIN
+ *     SELECT 1 FROM evstream_batches WHERE batch_id = id   -- there: a replay, ROLLBACK, done
+ *     SAVEPOINT; COPY events                 -- 23505: ROLLBACK TO SAVEPOINT, COPY into a temp
+ *                                            --   stage, INSERT ... ON CONFLICT DO NOTHING
+ *     COPY event_rejects
+ *     INSERT INTO evstream_batches (the batch log row, with `written`)
+ *     COMMIT
+ *
+ * so the events, the rejects and the record that the batch happened become
+ * visible together or not at all, and writing the same batch twice (a crash
+ * after COMMIT, before the checkpoint) changes nothing.  The batch log row is
+ * the proof of a commit: a batch whose id is already there is a no-op, which
+ * trusts the caller never to reuse an id for different files (take the next id
+ * from max(checkpoint, sink_last_batch()) + 1).
+ *
+ * Errors come back as a status, never as an exit.  The transaction is rolled
+ * back (or the connection closed, when rolling back is impossible) before any
+ * function returns an error, so the next call starts clean; a lost connection
+ * is reopened by the next call, or explicitly by sink_connect().
+ *
+ * Connection parameters: conninfo (key=value or URI) is parsed once; then host,
+ * port, dbname, user and password are taken from POSTGRES_HOST, _PORT, _DB,
+ * _USER, _PASSWORD if set and not empty, else from libpq's PGHOST, PGPORT,
+ * PGDATABASE, PGUSER, PGPASSWORD, else from conninfo; everything else is
+ * libpq's (so ~/.pgpass and PGPASSFILE work when no password is given).
+ * client_encoding is forced to UTF8 (the COPY data is UTF-8 whatever the
+ * locale), application_name defaults to "evstream", connect_timeout to 10 s.
+ * Neither the password nor the conninfo string is ever logged or returned.
+ */
+#ifndef EVPIPE_SINK_H
+#define EVPIPE_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct batch;
+struct sink;
+
+enum sink_status {
+	SINK_OK = 0,
+	/* Connection lost or a server-side error (disk full, permission denied,
+	 * shutdown...): nothing was written; back off and retry the same batch. */
+	SINK_RETRY = 1,
+	/* Cannot ever work as configured: the tables are missing from the schema,
+	 * or the batch itself is malformed (a bug).  Retrying cannot help. */
+	SINK_FATAL = 2,
+};
+
+#define SINK_MUSTCHECK __attribute__((warn_unused_result))
+
+/*
+ * Parse the parameters; does not connect.  schema NULL or "" means "public".
+ * NULL with err filled (no secrets in it) when conninfo cannot be parsed or
+ * memory runs out: as fatal as SINK_FATAL.
+ */
+struct sink *sink_new(const char *conninfo, const char *schema, char *err, size_t errlen)
+    SINK_MUSTCHECK;
+void sink_free(struct sink *s);		/* closes the connection; NULL is fine */
+
+/*
+ * Connect unless connected, check the three tables exist in the schema.
+ * SINK_RETRY: the server is unreachable or refused us (try again later);
+ * SINK_FATAL: a table is missing.
+ */
+enum sink_status sink_connect(struct sink *s) SINK_MUSTCHECK;
+void sink_disconnect(struct sink *s);
+int  sink_connected(const struct sink *s);
+
+/* Last error, one line, no secrets ("" if none), and its SQLSTATE ("" if the
+ * error did not come from the server, e.g. a refused connection). */
+const char *sink_error(const struct sink *s);
+const char *sink_sqlstate(const struct sink *s);
+
+/* "user@host:port/dbname", for log lines; never the password. */
+const char *sink_target(struct sink *s);
+
+/*
+ * Write the batch in one transaction (see the top of this file) and set
+ * b->n.written to the rows inserted into events.  Connects first if needed.
+ * SINK_OK also when the batch had already been committed: then nothing is
+ * written, b->n.written is 0 and sink_replayed() says 1.
+ */
+enum sink_status sink_write_batch(struct sink *s, struct batch *b) SINK_MUSTCHECK;
+int  sink_replayed(const struct sink *s);	/* last sink_write_batch was a no-op replay */
+
+/*
+ * The readers below return 0, or -1 with sink_error() set (connecting first
+ * if needed), or the first non-zero value a callback returned, which stops the
+ * scan.  Times are microseconds since 1970 UTC, EVENT_TIME_NONE for NULL.
+ */
+
+/* The highest committed batch id (0 if none) and its max_event_time. */
+int sink_last_batch(struct sink *s, int64_t *batch_id, int64_t *max_event_time_us)
+    SINK_MUSTCHECK;
+
+/* Each committed batch with id > after_id, in id order, with its files in order.
+ * The strings live until fn returns. */
+typedef int (*sink_batch_fn)(void *arg, int64_t batch_id, char *const *files, size_t nfiles,
+    int64_t max_event_time_us);
+int sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg)
+    SINK_MUSTCHECK;
+
+/* Every event with event_time >= since_us (EVENT_TIME_NONE: all), in no particular
+ * order, read through a cursor in chunks so memory stays bounded; for rebuilding
+ * the dedupe set after a restart. */
+typedef int (*sink_id_fn)(void *arg, const uint8_t id[16], int64_t time_us);
+int sink_load_ids_since(struct sink *s, int64_t since_us, sink_id_fn fn, void *arg)
+    SINK_MUSTCHECK;
+
+#endif

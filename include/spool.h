@@ -1,0 +1,75 @@
+/*
+ * spool — the directory evgen writes into and evstream reads from.
+ *
+ * A file is ready when its final name appears: evgen writes a hidden
+ * ".NAME.tmp" and renames it, so a name that does not start with '.' and
+ * ends in ".csv" is a whole file.  evgen's names begin with a UTC timestamp
+ * of fixed width, so byte order (strcmp) is creation order, and that is the
+ * order spool_scan returns.
+ *
+ * Files leave the spool in three ways, each durable before the call returns
+ * (the directories involved are fsync'ed): moved into a subdirectory
+ * (archive/, quarantine/), quarantined with a reason file beside them, or
+ * removed.  A move never overwrites: a name already taken in the
+ * subdirectory gets ".1", ".2", ... appended.
+ *
+ * All calls take the spool as a directory fd opened O_RDONLY | O_DIRECTORY
+ * (not O_PATH: fsync needs a readable descriptor), so the spool may be
+ * renamed or be reached through a symlink without changing what we read.
+ */
+#ifndef EVPIPE_SPOOL_H
+#define EVPIPE_SPOOL_H
+
+#include <stddef.h>
+
+#define SPOOL_MUSTCHECK __attribute__((warn_unused_result))
+#define SPOOL_SUFFIX	".csv"
+#define SPOOL_QUARANTINE "quarantine"
+#define SPOOL_ARCHIVE	"archive"
+
+/* Names, owned.  Zero-initialise it; scans reuse its array. */
+struct spool_list {
+	char	**names;
+	size_t	  n, cap;
+};
+
+/*
+ * The names of regular files in the spool that do not start with '.' and end
+ * in ".csv", sorted by strcmp, into out (its old contents are freed, its array
+ * reused).  Entries with such a name that are not regular files (symlinks,
+ * FIFOs, directories, sockets) are not returned; *ignored counts them (ignored
+ * may be NULL).  A file that vanishes during the scan is left out silently.
+ * -1 with errno on failure, and out is then empty.
+ */
+int	spool_scan(int dirfd, struct spool_list *out, size_t *ignored) SPOOL_MUSTCHECK;
+
+/*
+ * The same, but the names of the non-regular entries go into skipped (sorted,
+ * reused like out), so the caller can warn once per name and process.
+ */
+int	spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *skipped)
+	    SPOOL_MUSTCHECK;
+
+void	spool_list_free(struct spool_list *l);
+
+/*
+ * Rename name into dirfd/subdir/ (created 0750 if missing; subdir is one path
+ * component), never replacing a file there: the first free name of name,
+ * name.1, name.2 ... is taken.  Then fsync the subdirectory and the spool.
+ * -1 with errno: nothing moved.
+ */
+int	spool_move(int dirfd, const char *name, const char *subdir) SPOOL_MUSTCHECK;
+
+/*
+ * spool_move into quarantine/, then write quarantine/<moved name>.reason, one
+ * line "<UTC time> <reason>\n", with durable_write_file.  -1 with errno:
+ * nothing moved.  Once the file is moved the call returns 0 even if the
+ * reason file cannot be written (that is logged): the file is out of the
+ * spool, which is what the caller must know.
+ */
+int	spool_quarantine(int dirfd, const char *name, const char *reason) SPOOL_MUSTCHECK;
+
+/* Unlink name and fsync the spool (clean_source = delete). */
+int	spool_remove(int dirfd, const char *name) SPOOL_MUSTCHECK;
+
+#endif

@@ -1,0 +1,198 @@
+/* batch — see include/batch.h. */
+#include "batch.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "csvin.h"
+#include "dedupe.h"
+#include "validate.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Grow *arr so it holds at least `need` elements of `size` bytes; doubles. */
+static int
+batch_grow(void *arrp, size_t *cap, size_t need, size_t size)
+{
+	void **arr = arrp;
+	size_t ncap = *cap ? *cap : 64;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	if ((p = realloc(*arr, ncap * size)) == NULL)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+void
+batch_init(struct batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->watermark_us = b->max_time_us = EVENT_TIME_NONE;
+}
+
+void
+batch_reset(struct batch *b)
+{
+	for (size_t i = 0; i < b->nfiles; i++)
+		free(b->files[i]);
+	b->nfiles = b->nev = b->nrej = b->textlen = 0;
+	memset(&b->n, 0, sizeof(b->n));
+	b->id = 0;
+	b->watermark_us = b->max_time_us = EVENT_TIME_NONE;
+}
+
+void
+batch_free(struct batch *b)
+{
+	batch_reset(b);
+	free(b->files);
+	free(b->ev);
+	free(b->rej);
+	free(b->text);
+	batch_init(b);
+}
+
+int
+batch_add_file(struct batch *b, const char *name)
+{
+	char *dup;
+
+	if (batch_grow(&b->files, &b->capfiles, b->nfiles + 1, sizeof(*b->files)) < 0 ||
+	    (dup = strdup(name)) == NULL)
+		return -1;
+	b->files[b->nfiles++] = dup;
+	return 0;
+}
+
+struct event *
+batch_add_event(struct batch *b)
+{
+	if (batch_grow(&b->ev, &b->capev, b->nev + 1, sizeof(*b->ev)) < 0)
+		return NULL;
+	return &b->ev[b->nev++];
+}
+
+int
+batch_add_reject(struct batch *b, uint32_t file, int64_t line, enum reject_reason why,
+    const char *raw, size_t rawlen)
+{
+	struct reject *r;
+
+	if (rawlen > UINT32_MAX) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	if (batch_grow(&b->rej, &b->caprej, b->nrej + 1, sizeof(*b->rej)) < 0 ||
+	    batch_grow(&b->text, &b->textcap, b->textlen + rawlen + 1, 1) < 0)
+		return -1;
+	r = &b->rej[b->nrej++];
+	r->file = file;
+	r->line = line;
+	r->reason = why;
+	r->raw_off = b->textlen;
+	r->raw_len = (uint32_t)rawlen;
+	memcpy(b->text + b->textlen, raw, rawlen);
+	b->textlen += rawlen;
+	b->text[b->textlen++] = '\0';
+	return 0;
+}
+
+struct batch_fill {
+	struct batch	*b;
+	struct dedupe	*dd;
+	uint32_t	 file;
+};
+
+/* One row's fate: reject (invalid or late), duplicate, or event. */
+static int
+batch_take_row(void *arg, const struct csv_row *row)
+{
+	struct batch_fill *f = arg;
+	struct batch *b = f->b;
+	struct event ev, *e;
+	enum reject_reason why;
+	int fresh;
+
+	b->n.rows++;
+	if ((why = validate_row(row, &ev)) != REJECT_NONE) {
+		b->n.rejected++;
+		return batch_add_reject(b, f->file, row->line, why, row->raw, row->rawlen);
+	}
+	b->n.valid++;
+	/* As in Spark, the watermark comes from earlier batches only. */
+	if (b->watermark_us != EVENT_TIME_NONE && ev.time_us < b->watermark_us) {
+		b->n.late++;
+		return batch_add_reject(b, f->file, row->line, REJECT_LATE, row->raw, row->rawlen);
+	}
+	if ((fresh = dedupe_insert(f->dd, ev.id, ev.time_us)) < 0)
+		return -1;
+	if (!fresh) {
+		b->n.dup++;
+		return 0;
+	}
+	if ((e = batch_add_event(b)) == NULL)
+		return -1;
+	*e = ev;
+	if (ev.time_us > b->max_time_us)
+		b->max_time_us = ev.time_us;
+	return 0;
+}
+
+/* Transient errors are retried; an error that will not go away by itself quarantines. */
+static enum batch_file_status
+batch_io_fate(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return BATCH_FILE_GONE;
+	case EIO: case ENOMEM: case EMFILE: case ENFILE: case EINTR: case EAGAIN: case ENOSPC:
+		return BATCH_FILE_RETRY;
+	default:
+		return BATCH_FILE_QUARANTINE;
+	}
+}
+
+enum batch_file_status
+batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd, int dirfd,
+    const char *name, char *err, size_t errlen)
+{
+	const struct batch saved = *b;	/* sizes and counters, to undo a failed file */
+	struct batch_fill f = { b, dd, (uint32_t)b->nfiles };
+	enum csvin_status st;
+	int read_errno;
+
+	if (batch_add_file(b, name) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return BATCH_FILE_RETRY;
+	}
+	st = csvin_read(in, dirfd, name, batch_take_row, &f, err, errlen);
+	read_errno = errno;
+	if (st == CSVIN_OK)
+		return BATCH_FILE_OK;
+	if (st == CSVIN_ABORTED)
+		snprintf(err, errlen, "out of memory while reading");
+	free(b->files[--b->nfiles]);
+	/* Every event this file added entered the set fresh: take exactly those out. */
+	for (size_t i = saved.nev; i < b->nev; i++)
+		dedupe_remove(dd, b->ev[i].id);
+	b->nev = saved.nev;
+	b->nrej = saved.nrej;
+	b->textlen = saved.textlen;
+	b->n = saved.n;
+	b->max_time_us = saved.max_time_us;
+	switch (st) {
+	case CSVIN_BAD_HEADER:
+	case CSVIN_NOT_REGULAR:
+		return BATCH_FILE_QUARANTINE;
+	case CSVIN_IO:
+		return batch_io_fate(read_errno);
+	default:
+		return BATCH_FILE_RETRY;
+	}
+}

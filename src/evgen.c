@@ -1,0 +1,320 @@
+/*
+ * evgen — simulates a shop: writes batches of events as CSV files into a spool.
+ *
+ * The loop: make one file's text (gen), publish it atomically under a unique,
+ * time-ordered name (durable), pause, repeat.  A reader of the spool sees either
+ * nothing or a whole file, whatever happens to this process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "config.h"
+#include "durable.h"
+#include "gen.h"
+#include "log.h"
+
+#define EXIT_CONFIG 2	/* bad configuration or usage */
+
+struct evgen_config {
+	char	*spool_dir;
+	long	 rows_per_file;
+	double	 interval;
+	long	 count;
+	int	 burst;
+	long	 seed;
+	long	 user_id_min, user_id_max, product_id_min, product_id_max;
+	double	 purchase_rate, price_min, price_max;
+	double	 duplicate_rate, late_rate, late_delay, invalid_rate;
+	int	 log_level;
+};
+
+static const char *const log_level_choices[] = { "error", "warning", "info", "debug", NULL };
+
+#define K(name, type, def, min, max, help) \
+	{ #name, type, offsetof(struct evgen_config, name), def, min, max, NULL, 0, help }
+static const struct cfg_key evgen_keys[] = {
+	K(spool_dir, CFG_STR, "/var/spool/evpipe", 0, 0, "directory the CSV files are written into"),
+	K(rows_per_file, CFG_INT, "100", 1, 10000000, "events per file"),
+	K(interval, CFG_DOUBLE, "5", 0, 86400, "pause between files, in seconds (fractions allowed)"),
+	K(count, CFG_INT, "0", 0, 1e15, "write this many files, then exit (0 = forever)"),
+	K(burst, CFG_BOOL, "off", 0, 0, "write without pausing (backfills, benchmarks)"),
+	K(seed, CFG_INT, "0", 0, 9e18,
+	    "random seed; non-zero makes rows reproducible (event times then follow a simulated "
+	    "clock from 2026-01-01 00:00:00 UTC advancing `interval` per file)"),
+	K(user_id_min, CFG_INT, "1", 1, 2147483647, "smallest user_id"),
+	K(user_id_max, CFG_INT, "100000", 1, 2147483647, "largest user_id"),
+	K(product_id_min, CFG_INT, "1", 1, 2147483647, "smallest product_id"),
+	K(product_id_max, CFG_INT, "10000", 1, 2147483647, "largest product_id"),
+	K(purchase_rate, CFG_DOUBLE, "0.1", 0, 1, "share of events that are purchases"),
+	K(price_min, CFG_DOUBLE, "1.00", 0.01, 99999999, "lowest purchase price"),
+	K(price_max, CFG_DOUBLE, "500.00", 0.01, 99999999, "highest purchase price"),
+	K(duplicate_rate, CFG_DOUBLE, "0", 0, 1,
+	    "test aid: share of rows that re-emit an earlier row (same event_id)"),
+	K(late_rate, CFG_DOUBLE, "0", 0, 1, "test aid: share of rows with an event_time late_delay in the past"),
+	K(late_delay, CFG_DOUBLE, "600", 0, 31536000, "test aid: how late a late row is, in seconds"),
+	K(invalid_rate, CFG_DOUBLE, "0", 0, 1,
+	    "test aid: share of invalid rows (bad event_type, non-numeric id, bad timestamp, "
+	    "wrong column count, empty event_id, negative price)"),
+	{ "log_level", CFG_ENUM, offsetof(struct evgen_config, log_level), "info", 0, 0,
+	    log_level_choices, 0, "error | warning | info (one line per file) | debug" },
+};
+#undef K
+
+static const struct cfg_table evgen_table = {
+	"evgen", evgen_keys, sizeof(evgen_keys) / sizeof(evgen_keys[0])
+};
+
+/* The only mutable global: set by the signal handler, read by the loop. */
+static volatile sig_atomic_t evgen_stop;
+
+static void
+evgen_on_signal(int sig)
+{
+	(void)sig;
+	evgen_stop = 1;
+}
+
+static void
+evgen_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: evgen [-c FILE] [--OPTION=VALUE ...]\n"
+	    "Simulate an e-commerce site: write batches of events as CSV files into a spool\n"
+	    "directory, each under a hidden temporary name then renamed atomically to\n"
+	    "events_<UTC time>_<uuid>.csv.  SIGTERM/SIGINT stop it after the file in hand.\n\n");
+	cfg_usage(&evgen_table, out);
+	fprintf(out, "\nExit status: 0 on success or signal, 1 on a runtime failure, 2 on bad configuration.\n");
+}
+
+static int
+evgen_check(const struct evgen_config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (c->user_id_min > c->user_id_max)
+		snprintf(err, errlen, "user_id_min=%ld is above user_id_max=%ld", c->user_id_min,
+		    c->user_id_max);
+	else if (c->product_id_min > c->product_id_max)
+		snprintf(err, errlen, "product_id_min=%ld is above product_id_max=%ld",
+		    c->product_id_min, c->product_id_max);
+	else if (c->price_min > c->price_max)
+		snprintf(err, errlen, "price_min=%.2f is above price_max=%.2f", c->price_min, c->price_max);
+	else if (c->spool_dir[0] == '\0')
+		snprintf(err, errlen, "spool_dir is empty: set it in the config file or with --spool_dir");
+	else if (stat(c->spool_dir, &st) < 0)
+		snprintf(err, errlen, "spool_dir=%s: %s", c->spool_dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		snprintf(err, errlen, "spool_dir=%s: not a directory", c->spool_dir);
+	else if (access(c->spool_dir, W_OK | X_OK) < 0)
+		snprintf(err, errlen, "spool_dir=%s: not writable: %s", c->spool_dir, strerror(errno));
+	else
+		return 0;
+	return -1;
+}
+
+static int64_t
+evgen_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Sleep, waking early for a signal. */
+static void
+evgen_pause(double seconds)
+{
+	struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+
+	while (!evgen_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* events_<UTC yyyymmddThhmmss.ffffff>_<uuid>.csv: byte order is creation order. */
+static void
+evgen_name(struct gen *g, int64_t us, char *out, size_t outlen)
+{
+	char stamp[32], id[37];
+	uint8_t raw[16];
+	time_t sec = (time_t)(us / 1000000);
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	gen_uuid(g, raw);
+	uuid_unparse_lower(raw, id);
+	snprintf(out, outlen, "events_%s.%06ld_%s.csv", stamp, (long)(us % 1000000), id);
+}
+
+struct evgen {
+	struct evgen_config	 cfg;
+	struct gen		*gen;
+	int			 spool_fd;
+	int64_t			 last_name_us;	/* names must strictly increase */
+	long			 files;
+	int64_t			 rows;
+};
+
+/* The instant the rows of file number k end: real time, or the seeded simulated clock. */
+static int64_t
+evgen_event_clock(const struct evgen *e)
+{
+	const int64_t sim_epoch_us = INT64_C(1767225600) * 1000000;	/* 2026-01-01 UTC */
+	double step = e->cfg.interval > 0 ? e->cfg.interval : 1.0;
+
+	if (e->cfg.seed == 0)
+		return evgen_now_us();
+	return sim_epoch_us + (int64_t)((double)(e->files + 1) * step * 1e6);
+}
+
+/* Write one file.  0 on success; -1 if it failed (nothing visible was left). */
+static int
+evgen_write_one(struct evgen *e)
+{
+	struct gen_stats st;
+	const char *text;
+	size_t len;
+	char name[128];
+	int64_t now = evgen_now_us();
+
+	if (gen_file(e->gen, evgen_event_clock(e), &text, &len, &st) < 0) {
+		log_err("generating file %ld failed; retrying", e->files + 1);
+		return -1;
+	}
+	e->last_name_us = now > e->last_name_us ? now : e->last_name_us + 1;
+	evgen_name(e->gen, e->last_name_us, name, sizeof(name));
+	if (durable_create_at(e->spool_fd, name, text, len) < 0) {
+		log_warn("writing %s/%s failed; its temporary file was removed, retrying on the "
+		    "next tick", e->cfg.spool_dir, name);
+		return -1;
+	}
+	e->files++;
+	e->rows += st.rows;
+	if (log_enabled(LOG_LVL_INFO)) {
+		long invalid = 0;
+		for (int i = 0; i < GEN_NFAULTS; i++)
+			invalid += st.invalid[i];
+		log_info("wrote %s rows=%ld duplicates=%ld late=%ld invalid=%ld", name, st.rows,
+		    st.duplicates, st.late, invalid);
+	}
+	return 0;
+}
+
+static int
+evgen_done(const struct evgen *e)
+{
+	return e->cfg.count != 0 && e->files >= e->cfg.count;
+}
+
+static void
+evgen_run(struct evgen *e)
+{
+	int64_t t0 = evgen_now_us();
+	double secs;
+
+	while (!evgen_stop && !evgen_done(e)) {
+		if (evgen_write_one(e) < 0)
+			evgen_pause(e->cfg.interval > 1 ? e->cfg.interval : 1);
+		else if (!e->cfg.burst && !evgen_done(e))
+			evgen_pause(e->cfg.interval);
+	}
+	secs = (double)(evgen_now_us() - t0) / 1e6;
+	log_info("stopping: wrote %ld files, %lld rows in %.3f s (%.0f rows/s)%s", e->files,
+	    (long long)e->rows, secs, secs > 0 ? (double)e->rows / secs : 0.0,
+	    evgen_stop ? " after a signal" : "");
+}
+
+static uint64_t
+evgen_seed(long configured)
+{
+	uuid_t u;
+	uint64_t s;
+
+	if (configured != 0)
+		return (uint64_t)configured;
+	uuid_generate_random(u);	/* the kernel's randomness, through libuuid */
+	memcpy(&s, u, sizeof(s));
+	return s;
+}
+
+static void
+evgen_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = evgen_on_signal;	/* no SA_RESTART: a pause ends at once */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		fatal("sigaction");
+}
+
+/* Parse and check the configuration; exits on --help, --version and bad usage. */
+static void
+evgen_configure(struct evgen *e, int argc, char **argv)
+{
+	char err[512];
+	int help, version, first, bad = 0;
+
+	if (cfg_defaults(&evgen_table, &e->cfg) < 0)
+		exit(EXIT_CONFIG);
+	if (cfg_parse_args(&evgen_table, &e->cfg, argc, argv, &help, &version, &first, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "evgen: %s\n", err);
+		bad = 1;
+	} else if (help || version) {
+		if (help)
+			evgen_usage(stdout);
+		else
+			printf("evgen (evpipe) %s\n", EVPIPE_VERSION);
+	} else if (argv[first] != NULL) {
+		fprintf(stderr, "evgen: unexpected argument '%s' (see --help)\n", argv[first]);
+		bad = 1;
+	} else if (evgen_check(&e->cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "evgen: bad configuration: %s\n", err);
+		bad = 1;
+	} else
+		return;
+	cfg_free(&evgen_table, &e->cfg);
+	exit(bad ? EXIT_CONFIG : 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct evgen e = { 0 };
+	int removed;
+
+	evgen_configure(&e, argc, argv);
+	log_open("evgen", (enum log_level)e.cfg.log_level);
+	evgen_signals();
+	if ((removed = durable_sweep(e.cfg.spool_dir, "events_")) < 0)
+		fatal("cleaning stale temporary files in %s", e.cfg.spool_dir);
+	if (removed > 0)
+		log_info("removed %d stale temporary file(s) left by an earlier crash", removed);
+
+	const struct gen_params gp = {
+		e.cfg.rows_per_file, e.cfg.user_id_min, e.cfg.user_id_max, e.cfg.product_id_min,
+		e.cfg.product_id_max, e.cfg.purchase_rate, e.cfg.price_min, e.cfg.price_max,
+		e.cfg.duplicate_rate, e.cfg.late_rate, e.cfg.invalid_rate, e.cfg.late_delay,
+	};
+	if ((e.gen = gen_new(&gp, evgen_seed(e.cfg.seed))) == NULL)
+		fatal("allocating the generator");
+	if ((e.spool_fd = open(e.cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		fatal("opening spool_dir %s", e.cfg.spool_dir);
+	evgen_run(&e);
+	close(e.spool_fd);
+	gen_free(e.gen);
+	cfg_free(&evgen_table, &e.cfg);
+	return 0;
+}

@@ -1,0 +1,570 @@
+/*
+ * evstream — exactly-once micro-batches from the spool into PostgreSQL.
+ *
+ * This file only orchestrates, in the data's order:
+ *   spool_scan -> batch_read_file (csvin, validate, watermark, dedupe)
+ *   -> sink_write_batch (one transaction) -> ckpt_save -> clean_source
+ * and owns time (the fixed-rate trigger, backoff) and signals.
+ *
+ * Exactly-once rests on two facts: the batch's rows and its evstream_batches row
+ * commit in one transaction, and at start the checkpoint is reconciled with
+ * evstream_batches (the database wins).  So a crash anywhere — before, inside or
+ * after COPY, between commit and checkpoint — replays nothing and skips nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "ckpt.h"
+#include "config.h"
+#include "csvin.h"
+#include "dedupe.h"
+#include "log.h"
+#include "sink.h"
+#include "spool.h"
+#include "validate.h"
+
+#define EXIT_CONFIG 2
+
+enum clean_source { CLEAN_OFF, CLEAN_DELETE, CLEAN_ARCHIVE };
+
+struct evstream_config {
+	char	*spool_dir;
+	char	*checkpoint_dir;
+	char	*conninfo;
+	char	*db_schema;
+	double	 trigger_interval;
+	long	 max_files_per_trigger;
+	double	 watermark_delay;
+	int	 clean_source;
+	double	 retry_max;
+	int	 once;
+	int	 log_level;
+};
+
+static const char *const log_level_choices[] = { "error", "warning", "info", "debug", NULL };
+static const char *const clean_choices[] = { "off", "delete", "archive", NULL };
+
+#define K(name, type, def, min, max, help) \
+	{ #name, type, offsetof(struct evstream_config, name), def, min, max, NULL, 0, help }
+static const struct cfg_key evstream_keys[] = {
+	K(spool_dir, CFG_STR, "/var/spool/evpipe", 0, 0, "directory evgen writes CSV files into"),
+	K(checkpoint_dir, CFG_STR, "/var/lib/evpipe/checkpoint", 0, 0,
+	    "directory of the checkpoint (committed files, watermark) and its lock"),
+	{ "conninfo", CFG_STR, offsetof(struct evstream_config, conninfo), "", 0, 0, NULL,
+	    CFG_SECRET, "libpq connection string; POSTGRES_HOST/PORT/DB/USER/PASSWORD and "
+	    "PG* variables override it (put the password in the environment, not here)" },
+	K(db_schema, CFG_STR, "public", 0, 0, "schema holding events, event_rejects, evstream_batches"),
+	K(trigger_interval, CFG_DOUBLE, "10", 0.001, 86400,
+	    "seconds between micro-batches (fixed rate: a late batch is followed at once)"),
+	K(max_files_per_trigger, CFG_INT, "1", 0, 1000000, "files per micro-batch at most (0 = no limit)"),
+	K(watermark_delay, CFG_DOUBLE, "300", 0, 31536000,
+	    "seconds: events older than (max event_time committed - this) are late"),
+	{ "clean_source", CFG_ENUM, offsetof(struct evstream_config, clean_source), "off", 0, 0,
+	    clean_choices, 0, "committed files: off (leave) | delete | archive (move to archive/)" },
+	K(retry_max, CFG_DOUBLE, "30", 0.1, 3600, "longest pause, in seconds, between database retries"),
+	{ "once", CFG_BOOL, offsetof(struct evstream_config, once), "off", 0, 0, NULL, CFG_CLI_ONLY,
+	    "process every file available now, in batches of the same size, then exit (backfill)" },
+	{ "log_level", CFG_ENUM, offsetof(struct evstream_config, log_level), "info", 0, 0,
+	    log_level_choices, 0, "error | warning | info (one line per batch) | debug" },
+};
+#undef K
+
+static const struct cfg_table evstream_table = {
+	"evstream", evstream_keys, sizeof(evstream_keys) / sizeof(evstream_keys[0])
+};
+
+struct evstream {
+	struct evstream_config	 cfg;
+	struct ckpt		*ckpt;
+	struct sink		*sink;
+	struct dedupe		*dd;
+	struct csvin		*csv;
+	int			 spool_fd;
+	struct spool_list	 list;
+	struct batch		 b;
+	int			 db_down;	/* an outage is in progress (logged once) */
+	char			 last_state[8];	/* its SQLSTATE: a new cause is logged too */
+	double			 backoff;
+};
+
+/* The only mutable global: set by the signal handler, read by the loop. */
+static volatile sig_atomic_t evstream_stop;
+
+static void
+evstream_on_signal(int sig)
+{
+	(void)sig;
+	evstream_stop = 1;
+}
+
+static double
+evstream_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleep until the monotonic time `until`, waking early for a signal. */
+static void
+evstream_sleep_until(double until)
+{
+	double left;
+
+	while (!evstream_stop && (left = until - evstream_now()) > 0) {
+		struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
+		if (nanosleep(&ts, NULL) < 0 && errno != EINTR)
+			break;
+	}
+}
+
+/*
+ * Test-only crash points: EVSTREAM_FAILPOINT=name makes the process SIGKILL
+ * itself there, so tests can hit exact moments (e.g. between commit and
+ * checkpoint).  Off unless the variable is set.
+ */
+static void
+evstream_failpoint(const char *name)
+{
+	const char *fp = getenv("EVSTREAM_FAILPOINT");
+
+	if (fp != NULL && strcmp(fp, name) == 0) {
+		log_warnx("failpoint %s: killing myself", name);
+		raise(SIGKILL);
+	}
+}
+
+/*
+ * Back off after a database failure.  The cause is logged once per outage (and
+ * again only if it changes), so a long outage does not flood the journal.
+ */
+static void
+evstream_outage(struct evstream *s, const char *doing)
+{
+	const char *state = sink_sqlstate(s->sink);
+
+	if (!s->db_down || strcmp(state, s->last_state) != 0)
+		log_errx("database unavailable while %s: %s; retrying with backoff (at most %g s), "
+		    "the checkpoint does not advance", doing, sink_error(s->sink), s->cfg.retry_max);
+	else
+		log_debug("database still unavailable while %s: %s", doing, sink_error(s->sink));
+	snprintf(s->last_state, sizeof(s->last_state), "%s", state);
+	s->db_down = 1;
+	s->backoff = s->backoff > 0 ? s->backoff * 2 : 0.25;
+	if (s->backoff > s->cfg.retry_max)
+		s->backoff = s->cfg.retry_max;
+	evstream_sleep_until(evstream_now() + s->backoff);
+}
+
+static void
+evstream_db_ok(struct evstream *s)
+{
+	if (s->db_down)
+		log_info("database answers again; resuming");
+	s->db_down = 0;
+	s->backoff = 0;
+}
+
+/* Connect, retrying until the database answers.  -1 if a signal asked us to stop. */
+static int
+evstream_db_ready(struct evstream *s)
+{
+	enum sink_status st;
+
+	while (!evstream_stop) {
+		if ((st = sink_connect(s->sink)) == SINK_OK)
+			return 0;
+		if (st == SINK_FATAL)
+			fatalx("database: %s; fix the configuration or the schema, then restart",
+			    sink_error(s->sink));
+		evstream_outage(s, "connecting");
+	}
+	return -1;
+}
+
+static int64_t
+evstream_watermark(const struct evstream *s, int64_t max_time_us)
+{
+	int64_t delay = (int64_t)(s->cfg.watermark_delay * 1e6);
+
+	return max_time_us == EVENT_TIME_NONE ? EVENT_TIME_NONE : max_time_us - delay;
+}
+
+static int
+evstream_dedupe_add(void *arg, const uint8_t id[16], int64_t time_us)
+{
+	return dedupe_insert(arg, id, time_us) < 0 ? -1 : 0;
+}
+
+/*
+ * The dedupe set is rebuilt from the table, not from the checkpoint: events with
+ * event_time >= the watermark, plus the events of the batch in hand (accepted but
+ * not yet committed).  The table is the truth, and the index on event_time makes
+ * this a range scan bounded by the watermark window.
+ */
+static int
+evstream_rebuild_dedupe(struct evstream *s)
+{
+	int64_t wm = evstream_watermark(s, ckpt_max_event_time(s->ckpt));
+
+	dedupe_clear(s->dd);
+	if (sink_load_ids_since(s->sink, wm == EVENT_TIME_NONE ? INT64_MIN : wm,
+	    evstream_dedupe_add, s->dd) < 0)
+		return -1;
+	for (size_t i = 0; i < s->b.nev; i++)
+		if (dedupe_insert(s->dd, s->b.ev[i].id, s->b.ev[i].time_us) < 0)
+			return -1;
+	log_info("dedupe set rebuilt from the events table: %zu ids since the watermark",
+	    dedupe_count(s->dd));
+	return 0;
+}
+
+static int
+evstream_take_db_batch(void *arg, int64_t id, char *const *files, size_t n, int64_t max_us)
+{
+	return ckpt_add_batch(arg, id, files, n, max_us);
+}
+
+/* Make the checkpoint agree with evstream_batches.  The database wins. */
+static int
+evstream_reconcile(struct evstream *s)
+{
+	int64_t db_last, db_max, ck_last = ckpt_last_batch(s->ckpt);
+
+	if (sink_last_batch(s->sink, &db_last, &db_max) < 0)
+		return -1;
+	if (db_last > ck_last) {
+		if (sink_batches_after(s->sink, ck_last, evstream_take_db_batch, s->ckpt) < 0)
+			return -1;
+		ckpt_set_max_event_time(s->ckpt, db_max);
+		log_warnx("checkpoint was behind evstream_batches (batch %lld < %lld: a stop between "
+		    "commit and checkpoint); took the missing batches from the database",
+		    (long long)ck_last, (long long)db_last);
+	} else if (db_last < ck_last) {
+		if (ckpt_drop_after(s->ckpt, db_last) < 0)
+			return -1;
+		ckpt_set_max_event_time(s->ckpt, db_max);
+		log_warnx("checkpoint is ahead of evstream_batches (batch %lld > %lld): the database "
+		    "wins; the files of the later batches will be read again",
+		    (long long)ck_last, (long long)db_last);
+	}
+	return evstream_rebuild_dedupe(s);
+}
+
+/* Write the checkpoint; while it cannot be written, stop advancing and say why. */
+static void
+evstream_save_ckpt(struct evstream *s)
+{
+	char err[512];
+	int logged = 0;
+
+	while (ckpt_save(s->ckpt, err, sizeof(err)) < 0) {
+		if (!logged++)
+			log_errx("checkpoint %s: %s; not advancing until it can be written (the "
+			    "database already holds the batch, so nothing is lost or repeated)",
+			    s->cfg.checkpoint_dir, err);
+		if (evstream_stop)
+			return;
+		evstream_sleep_until(evstream_now() + 1);
+	}
+	if (logged)
+		log_info("checkpoint %s written again; advancing", s->cfg.checkpoint_dir);
+}
+
+static void
+evstream_clean(struct evstream *s, const char *name)
+{
+	int rc;
+
+	if (s->cfg.clean_source == CLEAN_OFF)
+		return;
+	rc = s->cfg.clean_source == CLEAN_DELETE ? spool_remove(s->spool_fd, name) :
+	    spool_move(s->spool_fd, name, "archive");
+	if (rc < 0)
+		log_warn("clean_source: %s/%s stays in the spool (already committed, it will not "
+		    "be read again)", s->cfg.spool_dir, name);
+}
+
+static void
+evstream_log_batch(const struct evstream *s, double ms)
+{
+	const struct batch *b = &s->b;
+	char wm[32] = "none";
+
+	if (b->watermark_us != EVENT_TIME_NONE)
+		ts_format(b->watermark_us, wm);
+	log_info("[batch %lld] files=%zu rows=%lld valid=%lld late=%lld dup=%lld rejected=%lld "
+	    "written=%lld watermark=%s %.0f ms", (long long)b->id, b->nfiles, (long long)b->n.rows,
+	    (long long)b->n.valid, (long long)b->n.late, (long long)b->n.dup,
+	    (long long)b->n.rejected, (long long)b->n.written, wm, ms);
+}
+
+/* Commit the batch in hand: database first, then checkpoint, then clean_source. */
+static int
+evstream_commit(struct evstream *s, double t0)
+{
+	enum sink_status st;
+	char what[64];
+
+	snprintf(what, sizeof(what), "writing batch %lld", (long long)s->b.id);
+	for (;;) {
+		if (evstream_db_ready(s) < 0)
+			return -1;	/* stopped: the transaction was rolled back */
+		evstream_failpoint("before_write");
+		if ((st = sink_write_batch(s->sink, &s->b)) == SINK_OK)
+			break;
+		if (st == SINK_FATAL)
+			fatalx("batch %lld: %s; stopping", (long long)s->b.id, sink_error(s->sink));
+		evstream_outage(s, what);
+		if (evstream_stop)
+			return -1;
+	}
+	evstream_db_ok(s);
+	evstream_failpoint("after_commit");
+	if (ckpt_add_batch(s->ckpt, s->b.id, s->b.files, s->b.nfiles, s->b.max_time_us) < 0)
+		fatal("checkpoint: recording batch %lld", (long long)s->b.id);
+	evstream_save_ckpt(s);
+	evstream_failpoint("after_checkpoint");
+	for (size_t i = 0; i < s->b.nfiles; i++)
+		evstream_clean(s, s->b.files[i]);
+	dedupe_evict(s->dd, evstream_watermark(s, s->b.max_time_us));
+	evstream_log_batch(s, (evstream_now() - t0) * 1000);
+	return 0;
+}
+
+static int
+evstream_in_listing(void *arg, const char *name)
+{
+	const struct spool_list *l = arg;
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {	/* the listing is sorted by strcmp */
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(l->names[mid], name);
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Read the next files into the batch.  Returns how many were taken. */
+static size_t
+evstream_fill(struct evstream *s)
+{
+	size_t limit = s->cfg.max_files_per_trigger ? (size_t)s->cfg.max_files_per_trigger : SIZE_MAX;
+	char err[512];
+
+	for (size_t i = 0; i < s->list.n && s->b.nfiles < limit; i++) {
+		const char *name = s->list.names[i];
+		if (ckpt_is_committed(s->ckpt, name)) {
+			evstream_clean(s, name);	/* committed before a crash, not yet cleaned */
+			continue;
+		}
+		switch (batch_read_file(&s->b, s->csv, s->dd, s->spool_fd, name, err, sizeof(err))) {
+		case BATCH_FILE_OK:
+			break;
+		case BATCH_FILE_QUARANTINE:
+			if (spool_quarantine(s->spool_fd, name, err) < 0)
+				log_warn("%s/%s: %s; moving it to quarantine/ failed too, it will be "
+				    "tried again", s->cfg.spool_dir, name, err);
+			else
+				log_warnx("%s/%s: %s; moved to quarantine/, it will not be retried",
+				    s->cfg.spool_dir, name, err);
+			break;
+		case BATCH_FILE_GONE:
+			log_warnx("%s/%s vanished before it was read; nothing of it was loaded",
+			    s->cfg.spool_dir, name);
+			break;
+		case BATCH_FILE_RETRY:
+			/* Order matters more than progress: later files wait too. */
+			log_warnx("%s/%s: %s; it and the files after it wait for the next trigger",
+			    s->cfg.spool_dir, name, err);
+			return s->b.nfiles;
+		}
+	}
+	return s->b.nfiles;
+}
+
+/*
+ * One trigger: list the spool, take up to max_files_per_trigger new files, and
+ * commit them as one batch.  Returns the number of files committed, 0 when there
+ * was nothing new (no database call), -1 when a signal interrupted the commit.
+ */
+static int
+evstream_step(struct evstream *s)
+{
+	double t0 = evstream_now();
+	size_t ignored = 0;
+
+	if (spool_scan(s->spool_fd, &s->list, &ignored) < 0) {
+		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
+		return 0;
+	}
+	/* Compaction: a name no longer in the spool can never be seen again. */
+	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
+		evstream_save_ckpt(s);
+	batch_reset(&s->b);
+	s->b.id = ckpt_last_batch(s->ckpt) + 1;
+	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
+	s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
+	if (evstream_fill(s) == 0)
+		return 0;
+	if (evstream_commit(s, t0) < 0)
+		return -1;
+	return (int)s->b.nfiles;
+}
+
+static void
+evstream_loop(struct evstream *s)
+{
+	double next = evstream_now();
+	int n;
+
+	while (!evstream_stop) {
+		if ((n = evstream_step(s)) < 0 || (s->cfg.once && n == 0))
+			break;
+		if (s->cfg.once)
+			continue;
+		/* Fixed rate: a batch that overran its slot is followed at once. */
+		next += s->cfg.trigger_interval;
+		if (next < evstream_now())
+			next = evstream_now();
+		evstream_sleep_until(next);
+	}
+}
+
+static void
+evstream_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: evstream [-c FILE] [--once] [--OPTION=VALUE ...]\n"
+	    "Load the CSV files evgen writes into PostgreSQL, exactly once, in micro-batches:\n"
+	    "every trigger_interval, take at most max_files_per_trigger new files in name\n"
+	    "order, validate each row, drop late events and duplicate event_ids, and commit\n"
+	    "events, rejects and the batch record in one transaction.  SIGTERM/SIGINT finish\n"
+	    "(or roll back) the batch in flight, write the checkpoint and exit 0.\n\n");
+	cfg_usage(&evstream_table, out);
+	fprintf(out, "\nEnvironment: POSTGRES_HOST POSTGRES_PORT POSTGRES_DB POSTGRES_USER "
+	    "POSTGRES_PASSWORD, then libpq's PG* variables and ~/.pgpass.\n"
+	    "Exit status: 0 on success or signal, 1 on a runtime failure, 2 on bad configuration.\n");
+}
+
+static void
+evstream_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = evstream_on_signal;	/* no SA_RESTART: sleeps end at once */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		fatal("sigaction");
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Parse the command line; exits on --help, --version and bad usage. */
+static void
+evstream_configure(struct evstream *s, int argc, char **argv)
+{
+	char err[512];
+	int help, version, first, bad = 0;
+
+	if (cfg_defaults(&evstream_table, &s->cfg) < 0)
+		exit(EXIT_CONFIG);
+	if (cfg_parse_args(&evstream_table, &s->cfg, argc, argv, &help, &version, &first, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "evstream: %s\n", err);
+		bad = 1;
+	} else if (help || version) {
+		if (help)
+			evstream_usage(stdout);
+		else
+			printf("evstream (evpipe) %s\n", EVPIPE_VERSION);
+	} else if (argv[first] != NULL) {
+		fprintf(stderr, "evstream: unexpected argument '%s' (see --help)\n", argv[first]);
+		bad = 1;
+	} else
+		return;
+	cfg_free(&evstream_table, &s->cfg);
+	exit(bad ? EXIT_CONFIG : 0);
+}
+
+/* Start-up in the data's order; each step says what failed and exits. */
+static void
+evstream_open(struct evstream *s)
+{
+	char err[512];
+
+	log_open("evstream", (enum log_level)s->cfg.log_level);
+	s->spool_fd = open(s->cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->spool_fd < 0) {
+		log_err("bad configuration: spool_dir=%s", s->cfg.spool_dir);
+		exit(EXIT_CONFIG);
+	}
+	if ((s->ckpt = ckpt_open(s->cfg.checkpoint_dir, err, sizeof(err))) == NULL) {
+		log_errx("checkpoint_dir=%s: %s", s->cfg.checkpoint_dir, err);
+		exit(EXIT_CONFIG);
+	}
+	if ((s->sink = sink_new(s->cfg.conninfo, s->cfg.db_schema, err, sizeof(err))) == NULL) {
+		log_errx("bad configuration: %s", err);
+		exit(EXIT_CONFIG);
+	}
+	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new()) == NULL)
+		fatal("allocating the reader and the dedupe set");
+	batch_init(&s->b);
+}
+
+static void
+evstream_close(struct evstream *s)
+{
+	batch_free(&s->b);
+	spool_list_free(&s->list);
+	dedupe_free(s->dd);
+	csvin_free(s->csv);
+	sink_free(s->sink);
+	ckpt_close(s->ckpt);
+	close(s->spool_fd);
+	cfg_free(&evstream_table, &s->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct evstream s = { 0 };
+
+	evstream_configure(&s, argc, argv);
+	evstream_open(&s);
+	evstream_signals();
+	log_info("starting: spool %s, checkpoint %s (batch %lld, %zu files remembered)",
+	    s.cfg.spool_dir, s.cfg.checkpoint_dir, (long long)ckpt_last_batch(s.ckpt),
+	    ckpt_count(s.ckpt));
+	/* Recovery: the database must answer before anything is read. */
+	while (!evstream_stop) {
+		if (evstream_db_ready(&s) < 0)
+			break;
+		if (evstream_reconcile(&s) == 0)
+			break;
+		evstream_outage(&s, "reconciling the checkpoint");
+	}
+	if (!evstream_stop) {
+		evstream_db_ok(&s);
+		evstream_save_ckpt(&s);
+		evstream_loop(&s);
+	}
+	log_info("stopping%s", evstream_stop ? " after a signal" : "");
+	evstream_close(&s);
+	return 0;
+}

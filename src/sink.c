@@ -1,0 +1,1061 @@
+/* sink — see include/sink.h. */
+#include "sink.h"
+
+#include <endian.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "event.h"
+#include "log.h"
+#include "sink_format.h"
+
+#define SINK_CHUNK	(1024 * 1024)	/* bytes per PQputCopyData: big enough to amortise the call */
+#define SINK_FETCH	"10000"		/* ids per FETCH: bounds the memory of a restart's reload */
+#define SINK_PG_EPOCH_US INT64_C(946684800000000)	/* 2000-01-01, binary timestamps' zero */
+#define SINK_SCRUB_MIN	4		/* shorter passwords would blank out ordinary words */
+
+/* pg_type OIDs of the binary results we read (fixed since PostgreSQL 7). */
+#define SINK_OID_INT8	20
+#define SINK_OID_TEXT	25
+#define SINK_OID_TSTZ	1184
+#define SINK_OID_UUID	2950
+
+#define SINK_EVENT_COLS	"event_id, user_id, event_type, product_id, price, event_time"
+/* uuid, two ints, "purchase", cents, time, five separators and the newline. */
+#define SINK_EVENT_ROW_MAX (SINK_FORMAT_UUID_LEN + 2 * SINK_FORMAT_INT_MAX + 8 + \
+	SINK_FORMAT_CENTS_MAX + SINK_FORMAT_TIME_MAX + 6)
+
+/* Every statement, with {s} for the quoted schema; expanded once, on first connect. */
+enum sink_sql {
+	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
+	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
+	SQL_IDS_CURSOR, SQL_N
+};
+
+static const char *const sink_sql_tmpl[SQL_N] = {
+	[SQL_CHECK_TABLES] = "SELECT t FROM unnest(ARRAY['events', 'event_rejects', "
+	    "'evstream_batches']) AS t WHERE to_regclass(quote_ident($1) || '.' || "
+	    "quote_ident(t)) IS NULL",
+	[SQL_BATCH_EXISTS] = "SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $1",
+	[SQL_COPY_EVENTS] = "COPY {s}.events (" SINK_EVENT_COLS ") FROM STDIN",
+	/* No constraints but NOT NULL: it must take the duplicates the real table refuses. */
+	[SQL_STAGE_CREATE] = "CREATE TEMP TABLE IF NOT EXISTS evstream_stage "
+	    "(LIKE {s}.events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+	[SQL_COPY_STAGE] = "COPY pg_temp.evstream_stage (" SINK_EVENT_COLS ") FROM STDIN",
+	[SQL_STAGE_MERGE] = "INSERT INTO {s}.events (" SINK_EVENT_COLS ") SELECT " SINK_EVENT_COLS
+	    " FROM pg_temp.evstream_stage ON CONFLICT (event_id) DO NOTHING",
+	[SQL_COPY_REJECTS] = "COPY {s}.event_rejects (batch_id, file, line_no, reason, raw_line) "
+	    "FROM STDIN",
+	[SQL_BATCH_INSERT] = "INSERT INTO {s}.evstream_batches (batch_id, files, rows_read, valid, "
+	    "late, duplicates, rejected, written, max_event_time, watermark) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	[SQL_LAST_BATCH] = "SELECT batch_id, max_event_time FROM {s}.evstream_batches "
+	    "ORDER BY batch_id DESC LIMIT 1",
+	/* unnest, not the array itself: rows need no array-literal parser. */
+	[SQL_BATCHES_AFTER] = "SELECT b.batch_id, b.max_event_time, f.name "
+	    "FROM {s}.evstream_batches b LEFT JOIN LATERAL unnest(b.files) WITH ORDINALITY "
+	    "AS f(name, ord) ON true WHERE b.batch_id > $1 ORDER BY b.batch_id, f.ord",
+	[SQL_IDS_CURSOR] = "DECLARE evstream_ids NO SCROLL CURSOR FOR "
+	    "SELECT event_id, event_time FROM {s}.events WHERE event_time >= $1",
+};
+
+/* Connection keywords read from the environment, first match wins, before conninfo. */
+static const struct { const char *key, *env, *pgenv; } sink_env_params[] = {
+	{ "host",	"POSTGRES_HOST",	"PGHOST" },
+	{ "port",	"POSTGRES_PORT",	"PGPORT" },
+	{ "dbname",	"POSTGRES_DB",		"PGDATABASE" },
+	{ "user",	"POSTGRES_USER",	"PGUSER" },
+	{ "password",	"POSTGRES_PASSWORD",	"PGPASSWORD" },
+};
+
+struct sink {
+	PGconn		*conn;
+	char		**kw, **val;	/* PQconnectdbParams' arrays, NULL-terminated, owned */
+	size_t		 nparam, capparam;
+	char		*schema;
+	char		*sql[SQL_N];	/* sink_sql_tmpl, expanded */
+	char		*buf;		/* COPY data, reused across batches */
+	size_t		 len, cap;
+	int		 nomem;		/* a COPY stopped because buf could not grow */
+	int		 replayed;
+	char		 sqlstate[6];
+	char		 err[512];
+	char		 target[256];
+};
+
+static void sink_abort(struct sink *s);
+
+/* --- errors: one line, no secrets ------------------------------------------------ */
+
+static const char *
+sink_param(const struct sink *s, const char *key)
+{
+	for (size_t i = 0; i < s->nparam; i++)
+		if (strcmp(s->kw[i], key) == 0)
+			return s->val[i];
+	return NULL;
+}
+
+/*
+ * libpq's messages span lines: a message, then tab-indented hints ("Is the
+ * server running...?").  A log line wants the messages, joined.
+ */
+static void
+sink_oneline(char *dst, size_t dstlen, const char *src)
+{
+	size_t n = 0;
+
+	while (*src && n + 1 < dstlen) {
+		const char *eol = strchrnul(src, '\n');
+		size_t len = (size_t)(eol - src);
+		while (len > 0 && (src[len - 1] == ' ' || src[len - 1] == '\r'))
+			len--;
+		if (len > 0 && src[0] != '\t') {
+			if (n > 0)
+				n += (size_t)snprintf(dst + n, dstlen - n, "; ");
+			if (n < dstlen)
+				n += (size_t)snprintf(dst + n, dstlen - n, "%.*s", (int)len, src);
+		}
+		src = *eol ? eol + 1 : eol;
+	}
+	dst[n < dstlen ? n : dstlen - 1] = '\0';
+}
+
+/* libpq never prints the password, but a server or a proxy might echo it. */
+static void
+sink_scrub(struct sink *s)
+{
+	const char *pw = sink_param(s, "password");
+	size_t pwlen = pw ? strlen(pw) : 0;
+	char *hit, tail[sizeof(s->err)];
+
+	if (pwlen < SINK_SCRUB_MIN)
+		return;
+	while ((hit = strstr(s->err, pw)) != NULL) {
+		snprintf(tail, sizeof(tail), "%s", hit + pwlen);
+		snprintf(hit, sizeof(s->err) - (size_t)(hit - s->err), "***%s", tail);
+	}
+}
+
+static void __attribute__((format(printf, 3, 4)))
+sink_set_error(struct sink *s, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sink_oneline(s->err, sizeof(s->err), msg);
+	sink_scrub(s);
+	snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", sqlstate);
+}
+
+static void
+sink_clear_error(struct sink *s)
+{
+	s->err[0] = s->sqlstate[0] = '\0';
+}
+
+/*
+ * "COPY events: ERROR 53100 could not extend file ...": the primary message
+ * only; DETAIL and CONTEXT may quote row data.
+ */
+static void
+sink_fail(struct sink *s, const char *what, const PGresult *res)
+{
+	const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (code != NULL && msg != NULL) {
+		sink_set_error(s, code, "%s: %s %s %s", what, sev ? sev : "ERROR", code, msg);
+		return;
+	}
+	/* Not the server's: a lost connection, out of memory, a protocol error. */
+	msg = res != NULL ? PQresultErrorMessage(res) : "";
+	if (*msg == '\0' && s->conn != NULL)
+		msg = PQerrorMessage(s->conn);
+	sink_set_error(s, "", "%s: %s", what, *msg ? msg : "unexpected result");
+}
+
+static void
+sink_notice(void *arg, const char *message)
+{
+	char line[512];
+
+	(void)arg;
+	if (!log_enabled(LOG_LVL_DEBUG))
+		return;
+	sink_oneline(line, sizeof(line), message);
+	log_debug("postgres: %s", line);
+}
+
+/* --- parameters --------------------------------------------------------------------- */
+
+static void
+sink_secret_free(char *v)
+{
+	if (v != NULL)
+		explicit_bzero(v, strlen(v));
+	free(v);
+}
+
+static int
+sink_param_set(struct sink *s, const char *key, const char *value)
+{
+	char *v, *k, **p;
+
+	if ((v = strdup(value)) == NULL)
+		return -1;
+	for (size_t i = 0; i < s->nparam; i++)
+		if (strcmp(s->kw[i], key) == 0) {
+			sink_secret_free(s->val[i]);
+			s->val[i] = v;
+			return 0;
+		}
+	if (s->nparam + 2 > s->capparam) {
+		size_t ncap = s->capparam ? s->capparam * 2 : 32;
+		if ((p = realloc(s->kw, ncap * sizeof(*p))) == NULL)
+			goto fail;
+		s->kw = p;
+		if ((p = realloc(s->val, ncap * sizeof(*p))) == NULL)
+			goto fail;
+		s->val = p;
+		s->capparam = ncap;
+	}
+	if ((k = strdup(key)) == NULL)
+		goto fail;
+	s->kw[s->nparam] = k;
+	s->val[s->nparam++] = v;
+	s->kw[s->nparam] = s->val[s->nparam] = NULL;
+	return 0;
+fail:
+	sink_secret_free(v);
+	return -1;
+}
+
+static const char *
+sink_getenv(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static int
+sink_params_load(struct sink *s, const PQconninfoOption *opts)
+{
+	const char *v;
+
+	for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (o->val != NULL && sink_param_set(s, o->keyword, o->val) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof(sink_env_params) / sizeof(sink_env_params[0]); i++) {
+		if ((v = sink_getenv(sink_env_params[i].env)) == NULL)
+			v = sink_getenv(sink_env_params[i].pgenv);
+		if (v != NULL && sink_param_set(s, sink_env_params[i].key, v) < 0)
+			return -1;
+	}
+	/* Without a timeout a blackholed host blocks the daemon, signals and all. */
+	if (sink_param(s, "connect_timeout") == NULL && sink_getenv("PGCONNECT_TIMEOUT") == NULL &&
+	    sink_param_set(s, "connect_timeout", "10") < 0)
+		return -1;
+	/* The COPY data is UTF-8 whatever PGCLIENTENCODING or the locale say. */
+	if (sink_param_set(s, "client_encoding", "UTF8") < 0 ||
+	    sink_param_set(s, "fallback_application_name", "evstream") < 0)
+		return -1;
+	return 0;
+}
+
+/* libpq's parse errors quote the offending token, which may be the password. */
+static void
+sink_redact(char *dst, size_t dstlen, const char *src)
+{
+	size_t n = 0;
+	int quoted = 0;
+
+	for (; *src && n + 4 < dstlen; src++) {
+		if (*src == '"') {
+			quoted = !quoted;
+			if (quoted) {
+				memcpy(dst + n, "\"...", 4);
+				n += 4;
+			} else
+				dst[n++] = '"';
+		} else if (!quoted)
+			dst[n++] = *src;
+	}
+	dst[n] = '\0';
+}
+
+struct sink *
+sink_new(const char *conninfo, const char *schema, char *err, size_t errlen)
+{
+	PQconninfoOption *opts;
+	char *perr = NULL, why[256], line[256];
+	struct sink *s;
+
+	if ((opts = PQconninfoParse(conninfo ? conninfo : "", &perr)) == NULL) {
+		sink_oneline(line, sizeof(line), perr ? perr : "out of memory");
+		sink_redact(why, sizeof(why), line);
+		snprintf(err, errlen, "conninfo: %s", why);
+		PQfreemem(perr);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->schema = strdup(schema && *schema ? schema : "public")) == NULL ||
+	    sink_params_load(s, opts) < 0) {
+		snprintf(err, errlen, "conninfo: out of memory");
+		PQconninfoFree(opts);
+		sink_free(s);
+		return NULL;
+	}
+	PQconninfoFree(opts);
+	return s;
+}
+
+void
+sink_free(struct sink *s)
+{
+	if (s == NULL)
+		return;
+	sink_disconnect(s);
+	for (size_t i = 0; i < s->nparam; i++) {
+		free(s->kw[i]);
+		sink_secret_free(s->val[i]);
+	}
+	free(s->kw);
+	free(s->val);
+	for (int i = 0; i < SQL_N; i++)
+		free(s->sql[i]);
+	free(s->schema);
+	free(s->buf);
+	free(s);
+}
+
+/* --- commands ----------------------------------------------------------------------- */
+
+/* A statement's result if it succeeded (caller clears it), else NULL, error recorded. */
+static PGresult *
+sink_run(struct sink *s, const char *what, const char *sql, int nparams,
+    const char *const *params, int binary)
+{
+	PGresult *res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, binary);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
+		return res;
+	sink_fail(s, what, res);
+	PQclear(res);
+	return NULL;
+}
+
+static int
+sink_cmd(struct sink *s, const char *what, const char *sql)
+{
+	PGresult *res = sink_run(s, what, sql, 0, NULL, 0);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* A binary query whose columns must have the types we decode. */
+static PGresult *
+sink_query(struct sink *s, const char *what, const char *sql, int nparams,
+    const char *const *params, const Oid *types, int ntypes)
+{
+	PGresult *res = sink_run(s, what, sql, nparams, params, 1);
+
+	if (res == NULL)
+		return NULL;
+	for (int i = 0; i < ntypes; i++)
+		if (PQnfields(res) != ntypes || PQftype(res, i) != types[i]) {
+			sink_set_error(s, "", "%s: unexpected column types (schema changed?)", what);
+			PQclear(res);
+			return NULL;
+		}
+	return res;
+}
+
+static int64_t
+sink_get_int8(const PGresult *res, int row, int col)
+{
+	uint64_t be;
+
+	memcpy(&be, PQgetvalue(res, row, col), sizeof(be));
+	return (int64_t)be64toh(be);
+}
+
+/* Binary timestamptz: microseconds since 2000; +-infinity are the int64 extremes. */
+static int64_t
+sink_get_time(const PGresult *res, int row, int col)
+{
+	int64_t pg, us;
+
+	if (PQgetisnull(res, row, col))
+		return EVENT_TIME_NONE;
+	pg = sink_get_int8(res, row, col);
+	if (__builtin_add_overflow(pg, SINK_PG_EPOCH_US, &us))
+		us = pg < 0 ? INT64_MIN : INT64_MAX;
+	return us;
+}
+
+/* --- connection --------------------------------------------------------------------- */
+
+int
+sink_connected(const struct sink *s)
+{
+	return s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+void
+sink_disconnect(struct sink *s)
+{
+	PQfinish(s->conn);
+	s->conn = NULL;
+}
+
+/* Expand "{s}" in the statements; the quoting needs a connection (its encoding). */
+static enum sink_status
+sink_sql_build(struct sink *s)
+{
+	char *q, *out, *p;
+	size_t qlen, cap;
+
+	if (s->sql[0] != NULL)
+		return SINK_OK;
+	if ((q = PQescapeIdentifier(s->conn, s->schema, strlen(s->schema))) == NULL) {
+		sink_set_error(s, "", "schema name: %s", PQerrorMessage(s->conn));
+		return SINK_FATAL;
+	}
+	qlen = strlen(q);
+	for (int i = 0; i < SQL_N; i++) {
+		cap = strlen(sink_sql_tmpl[i]) * (qlen + 1) + 1;	/* as if every byte were {s} */
+		if ((out = p = malloc(cap)) == NULL) {
+			sink_set_error(s, "", "connect: out of memory");
+			PQfreemem(q);
+			return SINK_RETRY;
+		}
+		for (const char *t = sink_sql_tmpl[i]; *t; )
+			if (strncmp(t, "{s}", 3) == 0) {
+				memcpy(p, q, qlen);
+				p += qlen;
+				t += 3;
+			} else
+				*p++ = *t++;
+		*p = '\0';
+		s->sql[i] = out;
+	}
+	PQfreemem(q);
+	return SINK_OK;
+}
+
+static enum sink_status
+sink_check_tables(struct sink *s)
+{
+	const char *params[1] = { s->schema };
+	PGresult *res = sink_run(s, "checking tables", s->sql[SQL_CHECK_TABLES], 1, params, 0);
+
+	if (res == NULL)
+		return SINK_RETRY;
+	if (PQntuples(res) > 0) {
+		sink_set_error(s, "", "schema %s: table %s is missing (was sql/01_init.sql applied?)",
+		    s->schema, PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return SINK_FATAL;
+	}
+	PQclear(res);
+	return SINK_OK;
+}
+
+enum sink_status
+sink_connect(struct sink *s)
+{
+	enum sink_status st;
+
+	if (sink_connected(s))
+		return SINK_OK;
+	sink_disconnect(s);
+	sink_clear_error(s);
+	s->conn = PQconnectdbParams((const char *const *)s->kw, (const char *const *)s->val, 0);
+	if (s->conn == NULL) {
+		sink_set_error(s, "", "connect: out of memory");
+		return SINK_RETRY;
+	}
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		sink_set_error(s, "", "%s", PQerrorMessage(s->conn));
+		sink_disconnect(s);
+		return SINK_RETRY;
+	}
+	PQsetNoticeProcessor(s->conn, sink_notice, s);
+	if ((st = sink_sql_build(s)) != SINK_OK || (st = sink_check_tables(s)) != SINK_OK)
+		sink_disconnect(s);
+	return st;
+}
+
+const char *
+sink_error(const struct sink *s)
+{
+	return s->err;
+}
+
+const char *
+sink_sqlstate(const struct sink *s)
+{
+	return s->sqlstate;
+}
+
+const char *
+sink_target(struct sink *s)
+{
+	const char *user, *host, *port, *db;
+
+	if (sink_connected(s)) {
+		user = PQuser(s->conn);
+		host = PQhost(s->conn);
+		port = PQport(s->conn);
+		db = PQdb(s->conn);
+	} else {
+		user = sink_param(s, "user");
+		host = sink_param(s, "host");
+		port = sink_param(s, "port");
+		db = sink_param(s, "dbname");
+	}
+	snprintf(s->target, sizeof(s->target), "%s@%s:%s/%s", user ? user : "(default)",
+	    host ? host : "(default)", port ? port : "(default)", db ? db : "(default)");
+	return s->target;
+}
+
+/*
+ * After a failure: leave the connection idle outside any transaction, or close
+ * it.  PQstatus alone cannot tell: when the server vanishes (an immediate
+ * shutdown, a crash) libpq can report the failed command and still say
+ * CONNECTION_OK.  A ROLLBACK that succeeds proves the session alive and clean.
+ */
+static void
+sink_abort(struct sink *s)
+{
+	PGresult *res;
+	int ok = 0;
+
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(s->conn) != PQTRANS_ACTIVE) {	/* ACTIVE: stuck mid-COPY */
+		res = PQexec(s->conn, "ROLLBACK");
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
+		    PQtransactionStatus(s->conn) == PQTRANS_IDLE;
+		PQclear(res);
+	}
+	if (!ok)
+		sink_disconnect(s);
+}
+
+/* Connect if needed; for the readers. */
+static int
+sink_ready(struct sink *s)
+{
+	sink_clear_error(s);
+	return sink_connect(s) == SINK_OK ? 0 : -1;
+}
+
+/* --- COPY ---------------------------------------------------------------------------- */
+
+static int
+sink_grow(struct sink *s, size_t need)
+{
+	size_t ncap = s->cap ? s->cap : SINK_CHUNK + SINK_CHUNK / 4;
+	char *p;
+
+	if (need <= s->cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	if ((p = realloc(s->buf, ncap)) == NULL) {
+		s->nomem = 1;
+		return -1;
+	}
+	s->buf = p;
+	s->cap = ncap;
+	return 0;
+}
+
+/* Send the buffer in pieces of at most a chunk (one reject's raw line can be bigger). */
+static int
+sink_flush(struct sink *s)
+{
+	size_t off = 0, n;
+	int rc = 1;
+
+	for (; off < s->len && rc == 1; off += n) {
+		n = s->len - off < SINK_CHUNK ? s->len - off : SINK_CHUNK;
+		rc = PQputCopyData(s->conn, s->buf + off, (int)n);
+	}
+	s->len = 0;
+	return rc == 1 ? 0 : -1;
+}
+
+/* Room for `need` more bytes, sending what the buffer holds once it passes a chunk. */
+static char *
+sink_reserve(struct sink *s, size_t need)
+{
+	if (s->len > 0 && s->len + need > SINK_CHUNK && sink_flush(s) < 0)
+		return NULL;
+	if (sink_grow(s, s->len + need) < 0)
+		return NULL;
+	return s->buf + s->len;
+}
+
+typedef int (*sink_row_fn)(struct sink *s, const struct batch *b, size_t i);
+
+static int
+sink_row_event(struct sink *s, const struct batch *b, size_t i)
+{
+	const struct event *e = &b->ev[i];
+	const char *type = event_type_names[e->type];
+	size_t tlen = strlen(type);
+	char *p, *start;
+
+	if ((p = start = sink_reserve(s, SINK_EVENT_ROW_MAX)) == NULL)
+		return -1;
+	p += sink_format_uuid(p, e->id);
+	*p++ = '\t';
+	p += sink_format_int(p, e->user_id);
+	*p++ = '\t';
+	memcpy(p, type, tlen);
+	p += tlen;
+	*p++ = '\t';
+	p += sink_format_int(p, e->product_id);
+	*p++ = '\t';
+	p += sink_format_cents(p, e->price_cents);
+	*p++ = '\t';
+	p += sink_format_time(p, e->time_us);
+	*p++ = '\n';
+	s->len += (size_t)(p - start);
+	return 0;
+}
+
+static int
+sink_row_reject(struct sink *s, const struct batch *b, size_t i)
+{
+	const struct reject *r = &b->rej[i];
+	const char *file = b->files[r->file], *reason = reject_reason_names[r->reason];
+	size_t flen = strlen(file), rlen = strlen(reason);
+	char *p, *start;
+
+	p = start = sink_reserve(s, 2 * SINK_FORMAT_INT_MAX + SINK_FORMAT_TEXT_MAX(flen) + rlen +
+	    SINK_FORMAT_TEXT_MAX((size_t)r->raw_len) + 5);
+	if (p == NULL)
+		return -1;
+	p += sink_format_int(p, b->id);
+	*p++ = '\t';
+	p += sink_format_copy_text(p, file, flen);
+	*p++ = '\t';
+	p += sink_format_int(p, r->line);
+	*p++ = '\t';
+	memcpy(p, reason, rlen);
+	p += rlen;
+	*p++ = '\t';
+	p += sink_format_copy_text(p, batch_reject_raw(b, r), r->raw_len);
+	*p++ = '\n';
+	s->len += (size_t)(p - start);
+	return 0;
+}
+
+/*
+ * The outcome of what was just sent: the first failure, else the last result.
+ * Reads until libpq has nothing left, so the connection can take a command.
+ */
+static PGresult *
+sink_result(struct sink *s)
+{
+	PGresult *res, *keep = NULL;
+	ExecStatusType st;
+
+	while ((res = PQgetResult(s->conn)) != NULL) {
+		st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+			PQclear(res);	/* COPY still open: sink_abort will close the connection */
+			break;
+		}
+		if (keep == NULL || (PQresultStatus(keep) == PGRES_COMMAND_OK &&
+		    st != PGRES_COMMAND_OK)) {
+			PQclear(keep);
+			keep = res;
+		} else
+			PQclear(res);
+	}
+	return keep;
+}
+
+/* COPY n rows made by `row`; *rows is what the server says it stored. */
+static int
+sink_copy(struct sink *s, const char *what, const char *sql, const struct batch *b, size_t n,
+    sink_row_fn row, int64_t *rows)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	size_t i = 0;
+	int sent;
+
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		sink_fail(s, what, res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	s->len = 0;
+	s->nomem = 0;
+	while (i < n && row(s, b, i) == 0)
+		i++;
+	sent = i == n && sink_flush(s) == 0;
+	/* An error message makes the server abort the COPY instead of committing a part. */
+	(void)PQputCopyEnd(s->conn, sent ? NULL : "evstream: COPY data incomplete");
+	res = sink_result(s);
+	if (sent && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		*rows = strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		return 0;
+	}
+	if (s->nomem)
+		sink_set_error(s, "", "%s: out of memory", what);
+	else
+		sink_fail(s, what, res);
+	PQclear(res);
+	return -1;
+}
+
+/* --- one batch ---------------------------------------------------------------------- */
+
+/* Indices the formatters trust; a bad one is a bug upstream, and would be one forever. */
+static int
+sink_check_batch(struct sink *s, const struct batch *b)
+{
+	for (size_t i = 0; i < b->nev; i++)
+		if (b->ev[i].type > EVENT_PURCHASE) {
+			sink_set_error(s, "", "batch %lld: event %zu has type %u", (long long)b->id,
+			    i, b->ev[i].type);
+			return -1;
+		}
+	for (size_t i = 0; i < b->nrej; i++) {
+		const struct reject *r = &b->rej[i];
+		if (r->file >= b->nfiles || (unsigned)r->reason >= REJECT_NREASONS ||
+		    r->raw_off + r->raw_len > b->textlen) {
+			sink_set_error(s, "", "batch %lld: reject %zu is malformed", (long long)b->id, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * BEGIN, reconnecting once if the connection died while idle (server restart,
+ * idle timeout): nothing has been sent for the batch yet, so a second try on a
+ * fresh connection is safe and saves the caller a pointless back-off.
+ */
+static enum sink_status
+sink_begin(struct sink *s)
+{
+	enum sink_status st;
+
+	if ((st = sink_connect(s)) != SINK_OK)
+		return st;
+	if (sink_cmd(s, "BEGIN", "BEGIN") == 0)
+		return SINK_OK;
+	sink_abort(s);
+	if (sink_connected(s))
+		return SINK_RETRY;	/* alive, and still refused BEGIN */
+	if ((st = sink_connect(s)) != SINK_OK)
+		return st;
+	return sink_cmd(s, "BEGIN", "BEGIN") == 0 ? SINK_OK : SINK_RETRY;
+}
+
+/* 1 if the batch log already has this id (a replay), 0 if not, -1 on error. */
+static int
+sink_batch_exists(struct sink *s, int64_t id)
+{
+	char num[SINK_FORMAT_INT_MAX + 1];
+	const char *params[1] = { num };
+	PGresult *res;
+	int found;
+
+	num[sink_format_int(num, id)] = '\0';
+	if ((res = sink_run(s, "SELECT evstream_batches", s->sql[SQL_BATCH_EXISTS], 1, params,
+	    0)) == NULL)
+		return -1;
+	found = PQntuples(res) > 0;
+	PQclear(res);
+	return found;
+}
+
+/*
+ * Some events are stored already (a partly replayed batch, or a duplicate the
+ * in-memory set could not see): load them beside the table and let the primary
+ * key pick the new ones.  Only this rare path pays for the second copy.
+ */
+static int
+sink_merge_events(struct sink *s, const struct batch *b, int64_t *written)
+{
+	PGresult *res;
+	int64_t staged;
+
+	log_info("batch %lld: some events are already stored; inserting only the new ones",
+	    (long long)b->id);
+	if (sink_cmd(s, "ROLLBACK TO SAVEPOINT", "ROLLBACK TO SAVEPOINT evstream_events") < 0 ||
+	    sink_cmd(s, "CREATE TEMP TABLE", s->sql[SQL_STAGE_CREATE]) < 0 ||
+	    sink_copy(s, "COPY stage", s->sql[SQL_COPY_STAGE], b, b->nev, sink_row_event,
+	    &staged) < 0 ||
+	    (res = sink_run(s, "INSERT events", s->sql[SQL_STAGE_MERGE], 0, NULL, 0)) == NULL)
+		return -1;
+	*written = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	sink_clear_error(s);	/* the unique violation was handled */
+	return 0;
+}
+
+static int
+sink_write_events(struct sink *s, const struct batch *b, int64_t *written)
+{
+	*written = 0;
+	if (b->nev == 0)
+		return 0;
+	if (sink_cmd(s, "SAVEPOINT", "SAVEPOINT evstream_events") < 0)
+		return -1;
+	if (sink_copy(s, "COPY events", s->sql[SQL_COPY_EVENTS], b, b->nev, sink_row_event,
+	    written) == 0)
+		return 0;
+	if (strcmp(s->sqlstate, "23505") != 0 || !sink_connected(s))
+		return -1;
+	return sink_merge_events(s, b, written);
+}
+
+static int
+sink_write_rejects(struct sink *s, const struct batch *b)
+{
+	int64_t rows;
+
+	if (b->nrej == 0)
+		return 0;
+	return sink_copy(s, "COPY event_rejects", s->sql[SQL_COPY_REJECTS], b, b->nrej,
+	    sink_row_reject, &rows);
+}
+
+/* b->files as a text[] literal, in s->buf (free between COPYs). */
+static const char *
+sink_files_literal(struct sink *s, const struct batch *b)
+{
+	size_t need = 3, n = 0;
+	char *p;
+
+	for (size_t i = 0; i < b->nfiles; i++)
+		need += SINK_FORMAT_TEXT_MAX(strlen(b->files[i])) + 3;
+	if (sink_grow(s, need) < 0) {
+		sink_set_error(s, "", "INSERT evstream_batches: out of memory");
+		return NULL;
+	}
+	p = s->buf;
+	p[n++] = '{';
+	for (size_t i = 0; i < b->nfiles; i++) {
+		if (i > 0)
+			p[n++] = ',';
+		n += sink_format_array_elem(p + n, b->files[i], strlen(b->files[i]));
+	}
+	p[n++] = '}';
+	p[n] = '\0';
+	return p;
+}
+
+static int
+sink_write_batch_row(struct sink *s, const struct batch *b, int64_t written)
+{
+	const int64_t nums[7] = { b->id, b->n.rows, b->n.valid, b->n.late, b->n.dup,
+	    b->n.rejected, written };
+	char num[7][SINK_FORMAT_INT_MAX + 1], maxt[SINK_FORMAT_TIME_MAX + 1];
+	char wm[SINK_FORMAT_TIME_MAX + 1];
+	const char *params[10];
+	PGresult *res;
+
+	for (int i = 0; i < 7; i++)
+		num[i][sink_format_int(num[i], nums[i])] = '\0';
+	maxt[sink_format_time(maxt, b->max_time_us)] = '\0';
+	wm[sink_format_time(wm, b->watermark_us)] = '\0';
+	params[0] = num[0];
+	if ((params[1] = sink_files_literal(s, b)) == NULL)
+		return -1;
+	for (int i = 1; i < 7; i++)
+		params[i + 1] = num[i];
+	params[8] = b->max_time_us == EVENT_TIME_NONE ? NULL : maxt;
+	params[9] = b->watermark_us == EVENT_TIME_NONE ? NULL : wm;
+	res = sink_run(s, "INSERT evstream_batches", s->sql[SQL_BATCH_INSERT], 10, params, 0);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+enum sink_status
+sink_write_batch(struct sink *s, struct batch *b)
+{
+	enum sink_status st = SINK_RETRY;
+	int64_t written;
+	int found;
+
+	sink_clear_error(s);
+	s->replayed = 0;
+	b->n.written = 0;
+	if (sink_check_batch(s, b) < 0)
+		return SINK_FATAL;
+	if ((st = sink_begin(s)) != SINK_OK)
+		goto fail;
+	if ((found = sink_batch_exists(s, b->id)) < 0)
+		goto fail;
+	if (found) {
+		log_info("batch %lld is already committed; not writing it again", (long long)b->id);
+		s->replayed = 1;
+		sink_abort(s);
+		return SINK_OK;
+	}
+	if (sink_write_events(s, b, &written) < 0 || sink_write_rejects(s, b) < 0 ||
+	    sink_write_batch_row(s, b, written) < 0 || sink_cmd(s, "COMMIT", "COMMIT") < 0)
+		goto fail;
+	b->n.written = written;
+	return SINK_OK;
+fail:
+	sink_abort(s);
+	return st == SINK_FATAL ? SINK_FATAL : SINK_RETRY;
+}
+
+int
+sink_replayed(const struct sink *s)
+{
+	return s->replayed;
+}
+
+/* --- readers ------------------------------------------------------------------------- */
+
+int
+sink_last_batch(struct sink *s, int64_t *batch_id, int64_t *max_event_time_us)
+{
+	static const Oid types[] = { SINK_OID_INT8, SINK_OID_TSTZ };
+	PGresult *res;
+
+	*batch_id = 0;
+	*max_event_time_us = EVENT_TIME_NONE;
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_LAST_BATCH], 0, NULL,
+	    types, 2)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	if (PQntuples(res) == 1) {
+		*batch_id = sink_get_int8(res, 0, 0);
+		*max_event_time_us = sink_get_time(res, 0, 1);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The file names of the batch starting at row *row; advances *row past it. */
+static int
+sink_collect_files(struct sink *s, const PGresult *res, int *row, char ***files, size_t *cap)
+{
+	int64_t id = sink_get_int8(res, *row, 0);
+	size_t n = 0;
+	char **p;
+
+	for (; *row < PQntuples(res) && sink_get_int8(res, *row, 0) == id; (*row)++) {
+		if (PQgetisnull(res, *row, 2))
+			continue;	/* LEFT JOIN of an empty files array */
+		if (n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			if ((p = realloc(*files, ncap * sizeof(*p))) == NULL) {
+				sink_set_error(s, "", "SELECT evstream_batches: out of memory");
+				return -1;
+			}
+			*files = p;
+			*cap = ncap;
+		}
+		(*files)[n++] = PQgetvalue(res, *row, 2);
+	}
+	return (int)n;
+}
+
+int
+sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg)
+{
+	static const Oid types[] = { SINK_OID_INT8, SINK_OID_TSTZ, SINK_OID_TEXT };
+	char num[SINK_FORMAT_INT_MAX + 1];
+	const char *params[1] = { num };
+	char **files = NULL;
+	size_t cap = 0;
+	PGresult *res;
+	int rc = 0, row = 0, n;
+
+	num[sink_format_int(num, after_id)] = '\0';
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_BATCHES_AFTER], 1, params,
+	    types, 3)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	while (rc == 0 && row < PQntuples(res)) {
+		int64_t id = sink_get_int8(res, row, 0), t = sink_get_time(res, row, 1);
+		if ((n = sink_collect_files(s, res, &row, &files, &cap)) < 0)
+			rc = -1;
+		else
+			rc = fn(arg, id, files, (size_t)n, t);
+	}
+	free(files);
+	PQclear(res);
+	return rc;
+}
+
+static int
+sink_fetch_ids(struct sink *s, sink_id_fn fn, void *arg)
+{
+	static const Oid types[] = { SINK_OID_UUID, SINK_OID_TSTZ };
+	PGresult *res;
+	int rc = 0, n;
+
+	do {
+		if ((res = sink_query(s, "FETCH events", "FETCH FORWARD " SINK_FETCH
+		    " FROM evstream_ids", 0, NULL, types, 2)) == NULL)
+			return -1;
+		n = PQntuples(res);
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = fn(arg, (const uint8_t *)PQgetvalue(res, i, 0), sink_get_time(res, i, 1));
+		PQclear(res);
+	} while (rc == 0 && n > 0);
+	return rc;
+}
+
+int
+sink_load_ids_since(struct sink *s, int64_t since_us, sink_id_fn fn, void *arg)
+{
+	char since[SINK_FORMAT_TIME_MAX + 1] = "-infinity";
+	const char *params[1] = { since };
+	PGresult *res;
+	int rc;
+
+	if (since_us != EVENT_TIME_NONE)
+		since[sink_format_time(since, since_us)] = '\0';
+	if (sink_ready(s) < 0)
+		return -1;
+	if (sink_cmd(s, "BEGIN", "BEGIN READ ONLY") < 0 ||
+	    (res = sink_run(s, "DECLARE", s->sql[SQL_IDS_CURSOR], 1, params, 0)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	PQclear(res);
+	if ((rc = sink_fetch_ids(s, fn, arg)) == 0 && sink_cmd(s, "COMMIT", "COMMIT") < 0)
+		rc = -1;
+	if (rc != 0)
+		sink_abort(s);
+	return rc;
+}

@@ -1,0 +1,252 @@
+/* sink_format — see include/sink_format.h. */
+#include "sink_format.h"
+
+#include <string.h>
+
+#define US_PER_SEC	INT64_C(1000000)
+#define US_PER_DAY	(INT64_C(86400) * US_PER_SEC)
+
+static const char sink_format_hex[] = "0123456789abcdef";
+
+/* "00" "01" ... "99": two digits per lookup halves the divisions. */
+static const char sink_format_d2[] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+static char *
+sink_format_put2(char *p, unsigned v)
+{
+	memcpy(p, &sink_format_d2[v * 2], 2);
+	return p + 2;
+}
+
+size_t
+sink_format_uuid(char *out, const uint8_t id[16])
+{
+	char *p = out;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = sink_format_hex[id[i] >> 4];
+		*p++ = sink_format_hex[id[i] & 0xf];
+	}
+	return (size_t)(p - out);
+}
+
+/* Unsigned, at least `width` digits (zero-padded). */
+static size_t
+sink_format_uint(char *out, uint64_t v, int width)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+
+	while (v >= 100) {
+		p -= 2;
+		memcpy(p, &sink_format_d2[(v % 100) * 2], 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, &sink_format_d2[v * 2], 2);
+	} else
+		*--p = (char)('0' + v);
+	while (tmp + sizeof(tmp) - p < width)
+		*--p = '0';
+	memcpy(out, p, (size_t)(tmp + sizeof(tmp) - p));
+	return (size_t)(tmp + sizeof(tmp) - p);
+}
+
+/* |v| without the overflow of -INT64_MIN. */
+static uint64_t
+sink_format_abs(int64_t v)
+{
+	return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
+size_t
+sink_format_int(char *out, int64_t v)
+{
+	size_t n = 0;
+
+	if (v < 0)
+		out[n++] = '-';
+	return n + sink_format_uint(out + n, sink_format_abs(v), 1);
+}
+
+size_t
+sink_format_cents(char *out, int64_t cents)
+{
+	uint64_t a = sink_format_abs(cents);
+	size_t n = 0;
+
+	if (cents < 0)
+		out[n++] = '-';
+	n += sink_format_uint(out + n, a / 100, 1);
+	out[n++] = '.';
+	sink_format_put2(out + n, (unsigned)(a % 100));
+	return n + 2;
+}
+
+/*
+ * Howard Hinnant's days_from_civil inverse (public domain, "chrono-Compatible
+ * Low-Level Date Algorithms"): exact for every int64 day count we can get from
+ * an int64 of microseconds, and no table, no loop, no libc.
+ */
+void
+sink_format_civil(int64_t days, int64_t *year, unsigned *month, unsigned *day)
+{
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;				/* [0, 146096] */
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);	/* [0, 365] */
+	int64_t mp = (5 * doy + 2) / 153;			/* March = 0 */
+
+	*day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*year = yoe + era * 400 + (*month <= 2);
+}
+
+size_t
+sink_format_time(char *out, int64_t us)
+{
+	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY, year;
+	unsigned month, day, sec, frac;
+	char *p = out;
+	int bc;
+
+	if (rem < 0) {		/* floor, not truncation: 1969 is before 1970 */
+		rem += US_PER_DAY;
+		days--;
+	}
+	sink_format_civil(days, &year, &month, &day);
+	if ((bc = year <= 0))
+		year = 1 - year;	/* PostgreSQL, like ISO 8601 minus one: 0 is 1 BC */
+	p += sink_format_uint(p, (uint64_t)year, 4);
+	*p++ = '-';
+	p = sink_format_put2(p, month);
+	*p++ = '-';
+	p = sink_format_put2(p, day);
+	*p++ = ' ';
+	sec = (unsigned)(rem / US_PER_SEC);
+	frac = (unsigned)(rem % US_PER_SEC);
+	p = sink_format_put2(p, sec / 3600);
+	*p++ = ':';
+	p = sink_format_put2(p, sec / 60 % 60);
+	*p++ = ':';
+	p = sink_format_put2(p, sec % 60);
+	*p++ = '.';
+	p = sink_format_put2(p, frac / 10000);
+	p = sink_format_put2(p, frac / 100 % 100);
+	p = sink_format_put2(p, frac % 100);
+	memcpy(p, "+00", 3);
+	p += 3;
+	if (bc) {
+		memcpy(p, " BC", 3);
+		p += 3;
+	}
+	return (size_t)(p - out);
+}
+
+/* Unicode 15, table 3-7 (well-formed UTF-8), which is also what PostgreSQL accepts. */
+int
+sink_format_utf8_seq(const uint8_t *s, size_t len)
+{
+	uint8_t c = s[0], lo = 0x80, hi = 0xbf;
+	int need;
+
+	if (c >= 0x01 && c <= 0x7f)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1;
+	else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		if (c == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;	/* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		if (c == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+	} else
+		return -1;	/* NUL, continuation, C0, C1, F5..FF */
+	for (int i = 1; i <= need; i++) {
+		if ((size_t)i >= len || s[i] < lo || s[i] > hi)
+			return -i;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return need + 1;
+}
+
+/*
+ * The one loop behind the three text formatters: ASCII that needs no escape is
+ * copied at once (the common case), `esc` maps the bytes that need a backslash,
+ * and anything else goes through the validator.
+ */
+static size_t
+sink_format_text(char *out, const char *in, size_t len, const char esc[128])
+{
+	const uint8_t *s = (const uint8_t *)in;
+	char *p = out;
+	size_t i = 0;
+	int n;
+
+	while (i < len) {
+		uint8_t c = s[i];
+		if (c >= 0x01 && c < 0x80) {
+			if (esc[c]) {
+				*p++ = '\\';
+				*p++ = esc[c];
+			} else
+				*p++ = (char)c;
+			i++;
+			continue;
+		}
+		if ((n = sink_format_utf8_seq(s + i, len - i)) > 0) {
+			memcpy(p, s + i, (size_t)n);
+			p += n;
+			i += (size_t)n;
+		} else {
+			memcpy(p, "\xef\xbf\xbd", 3);	/* U+FFFD */
+			p += 3;
+			i += (size_t)-n;
+		}
+	}
+	return (size_t)(p - out);
+}
+
+static const char sink_format_esc_none[128];
+static const char sink_format_esc_copy[128] = {
+	['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r',
+};
+static const char sink_format_esc_array[128] = {
+	['\\'] = '\\', ['"'] = '"',
+};
+
+size_t
+sink_format_utf8(char *out, const char *s, size_t len)
+{
+	return sink_format_text(out, s, len, sink_format_esc_none);
+}
+
+size_t
+sink_format_copy_text(char *out, const char *s, size_t len)
+{
+	return sink_format_text(out, s, len, sink_format_esc_copy);
+}
+
+size_t
+sink_format_array_elem(char *out, const char *s, size_t len)
+{
+	size_t n = 0;
+
+	out[n++] = '"';
+	n += sink_format_text(out + n, s, len, sink_format_esc_array);
+	out[n++] = '"';
+	return n;
+}

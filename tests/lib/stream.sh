@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# stream.sh — what evstream's tests share: a cluster, a spool, a checkpoint, and
+# short ways to run the daemons and ask the database.
+#
+#   stream_setup              pg_start + $SPOOL $CKPT $LOG under a fresh tmpdir
+#   evstream_once [ARGS]      run evstream --once (sanitized build); log appended to $LOG
+#   evstream_bg [ARGS]        start evstream in the background; pid in $EVSTREAM_PID
+#   evgen_run [ARGS]          run evgen (sanitized build) into $SPOOL
+#   q SQL                     one value (or rows) from the cluster
+#   csv_ids DIR...            sorted distinct event_ids in the CSV files below DIRs
+#                             (for streams evgen wrote without invalid rows)
+#   db_ids                    sorted event_ids in events
+#   wait_for SECONDS CMD...   poll CMD every 0.2 s until it succeeds
+source "$EVPIPE_ROOT/tests/lib/pg.sh"
+
+stream_setup() {
+	pg_start || { fail "pg_start" "could not start the throwaway cluster"; exit 1; }
+	tmpdir ST
+	SPOOL=$ST/spool CKPT=$ST/ckpt LOG=$ST/evstream.log
+	mkdir -p "$SPOOL"
+}
+
+_evstream_args() {
+	printf '%s\n' --spool_dir="$SPOOL" --checkpoint_dir="$CKPT" --conninfo="$EVPIPE_CONNINFO" \
+		--trigger_interval=0.2 --retry_max=1
+}
+
+evstream_once() {
+	local args
+	mapfile -t args < <(_evstream_args)
+	"$EVPIPE_BIN/evstream" "${args[@]}" --once "$@" >>"$LOG" 2>&1
+}
+
+evstream_bg() {
+	local args
+	mapfile -t args < <(_evstream_args)
+	"$EVPIPE_BIN/evstream" "${args[@]}" "$@" >>"$LOG" 2>&1 &
+	EVSTREAM_PID=$!
+}
+
+evgen_run() { "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --log_level=warning "$@"; }
+
+q() { PGTZ=UTC pg_psql -c "$1"; }
+
+csv_ids() {
+	find "$@" -name '*.csv' -type f -exec awk -F, 'FNR > 1 { print $1 }' {} + | LC_ALL=C sort -u
+}
+
+db_ids() { q "SELECT event_id FROM events" | LC_ALL=C sort; }
+
+wait_for() {
+	local until=$((SECONDS + $1)); shift
+	until "$@"; do
+		((SECONDS < until)) || return 1
+		sleep 0.2
+	done
+}

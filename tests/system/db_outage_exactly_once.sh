@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# PostgreSQL stopped mid-stream (fast), then killed (immediate), each for a few
+# seconds: evstream logs the outage once, backs off, resumes by itself, and the
+# event_id sets still match exactly.
+set -u
+. "$EVPIPE_ROOT/tests/lib/stream.sh"
+stream_setup
+
+"$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --interval=0.05 --rows_per_file=100 --log_level=warning &
+EVGEN_PID=$!
+at_exit "kill $EVGEN_PID 2>/dev/null"
+evstream_bg --trigger_interval=0.1 --max_files_per_trigger=2
+at_exit "kill $EVSTREAM_PID 2>/dev/null"
+
+wait_for 20 test "$(q 'SELECT count(*) FROM evstream_batches' 2>/dev/null || echo 0)" -gt 3
+pg_stop_server; sleep 3; pg_start_server
+wait_for 30 grep -q 'database answers again' "$LOG"
+check "resumed_after_fast_stop" grep -q 'database answers again' "$LOG"
+pg_kill_server; sleep 3; pg_start_server
+wait_for 30 test "$(grep -c 'database answers again' "$LOG")" -ge 2
+check "resumed_after_immediate_stop" test "$(grep -c 'database answers again' "$LOG")" -ge 2
+check "outage_logged_once_per_outage" test "$(grep -c 'database unavailable' "$LOG")" -le 4
+sleep 1
+kill "$EVGEN_PID"; wait "$EVGEN_PID"
+kill -TERM "$EVSTREAM_PID"; wait "$EVSTREAM_PID"
+check_eq "evstream_exits_0_on_sigterm" 0 $?
+evstream_once --max_files_per_trigger=0
+csv_ids "$SPOOL" >"$ST/expected"
+db_ids >"$ST/got"
+check "events_flowed" test "$(wc -l <"$ST/expected")" -gt 500
+check_eq "outage_exactly_once_ids_equal" "$(wc -l <"$ST/expected") 0" "$(wc -l <"$ST/got") $(LC_ALL=C comm -3 "$ST/expected" "$ST/got" | wc -l)"
