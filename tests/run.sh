@@ -11,7 +11,8 @@
 # The last line is always `N passed, N failed, N skipped`; the exit status is 1 if any
 # test failed.
 #
-# Environment: EVPIPE_TEST_TIMEOUT (seconds per test, default 300), EVPIPE_TEST_LOGDIR.
+# Environment: EVPIPE_TEST_TIMEOUT (seconds per test, default 300), EVPIPE_TEST_LOGDIR,
+# EVPIPE_TEST_JOBS (tests run at once, default 1; `make test` uses 2).
 # Exported to tests: EVPIPE_ROOT EVPIPE_BIN EVPIPE_RELEASE_BIN EVPIPE_TEST_LOGDIR
 # EVPIPE_PG_TEMPLATE (pg.sh's initdb cache) ASAN_OPTIONS UBSAN_OPTIONS.
 set -uo pipefail
@@ -183,11 +184,44 @@ run_one() {
 	fi
 }
 
+# EVPIPE_TEST_JOBS > 1 runs that many tests at once (most tests wait on a database,
+# a daemon or a container far more than they compute).  Each test's lines are then
+# printed as one block when it ends, instead of live.
+JOBS=${EVPIPE_TEST_JOBS:-1}
+declare -A RUNNING=()	# index -> test name, for the parallel pool
+
+# Print and count every finished test of the pool; with "one", return after the first.
+reap_pool() {
+	local idx p f s
+	while ((${#RUNNING[@]} > 0)); do
+		for idx in "${!RUNNING[@]}"; do
+			[[ -f $RUN_TMP/cnt.$idx ]] || continue
+			cat "$RUN_TMP/out.$idx"
+			read -r p f s <"$RUN_TMP/cnt.$idx"
+			PASSED=$((PASSED + p)) FAILED=$((FAILED + f)) SKIPPED=$((SKIPPED + s))
+			unset "RUNNING[$idx]"
+			[[ ${1:-} == one ]] && return
+		done
+		wait -n 2>/dev/null || sleep 0.2
+	done
+}
+
 for name in "${NAMES[@]}"; do
 	selected "$name" || continue
 	RAN=$((RAN + 1))
-	run_one "$name" "${PROG[$name]}"
+	if ((JOBS <= 1)); then
+		run_one "$name" "${PROG[$name]}"
+		continue
+	fi
+	((${#RUNNING[@]} >= JOBS)) && reap_pool one
+	RUNNING[$RAN]=$name
+	(
+		PASSED=0 FAILED=0 SKIPPED=0
+		run_one "$name" "${PROG[$name]}" >"$RUN_TMP/out.$RAN" 2>&1
+		echo "$PASSED $FAILED $SKIPPED" >"$RUN_TMP/cnt.$RAN"
+	) &
 done
+reap_pool
 
 if ((RAN == 0 && $# > 0)); then
 	echo "no test matches: $*" >&2
