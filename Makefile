@@ -6,7 +6,7 @@ VERSION   := 0.1.0
 CC        ?= cc
 PKG       ?= pkg-config
 # libcsv ships no .pc file on Debian, so it is linked by name.
-PKGS      := libpq uuid inih
+PKGS      := libpq uuid inih libsystemd
 PKG_CFLAGS := $(shell $(PKG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG) --libs $(PKGS) 2>/dev/null) -lcsv -lm
 
@@ -16,9 +16,9 @@ CPPFLAGS  += -Iinclude -D_GNU_SOURCE -DEVPIPE_VERSION='"$(VERSION)"'
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # One package list, read by `make deps`, .ci/run and docker/Dockerfile.
-DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev
-DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1
-DEB_TEST    := postgresql-15 postgresql-client-15 procps util-linux
+DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev libsystemd-dev
+DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0
+DEB_TEST    := postgresql-15 postgresql-client-15 procps util-linux clang libclang-rt-14-dev valgrind jq prometheus man-db
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
 DAEMONS   := evgen evstream
@@ -55,6 +55,15 @@ $(BUILD) $(SANBUILD):
 # --- dependencies ------------------------------------------------------------------
 deps-list:
 	@echo $(DEB_ALL)
+
+# --- container image (issue 9): docker/Dockerfile reads the same lists -----------
+# Its build stage installs deps-build-list, its runtime stage deps-runtime-list.
+.PHONY: deps-build-list deps-runtime-list
+deps-build-list:
+	@echo $(DEB_BUILD)
+deps-runtime-list:
+	@echo $(DEB_RUNTIME)
+
 deps:
 	@missing=$$(for p in $(DEB_ALL); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all installed"; exit 0; fi; \
@@ -68,16 +77,143 @@ deps:
 # --- tests -------------------------------------------------------------------------
 TEST_BINS := $(UNIT_SRC:tests/unit/%.c=$(SANBUILD)/%) $(SANBUILD)/evgen $(SANBUILD)/evstream
 test: deps $(TEST_BINS) $(DAEMONS)
-	@EVPIPE_BIN=$(SANBUILD) EVPIPE_RELEASE_BIN=$(CURDIR) tests/run.sh $(TESTS)
+	@EVPIPE_BIN=$(SANBUILD) EVPIPE_RELEASE_BIN=$(CURDIR) EVPIPE_TEST_JOBS=$${EVPIPE_TEST_JOBS:-2} \
+		bash tests/run.sh $(TESTS)
 unit: $(TEST_BINS)
-	@EVPIPE_BIN=$(SANBUILD) tests/run.sh unit
+	@EVPIPE_BIN=$(SANBUILD) bash tests/run.sh unit
+
+# --- operate it (issue 10): status, metrics, quarantine -----------------------------
+# DEB_TEST holds jq (tests/integration/status_and_metrics.sh reads `status --json`) and
+# prometheus, for its promtool: `promtool check metrics` judges the metrics file.  The
+# package is the whole Prometheus server (~19 MB download, ~96 MB installed, ~7 s);
+# Debian ships promtool in no smaller package.  Under systemd its postinst starts a
+# prometheus service on :9090 (containers with policy-rc.d, like CI's, do not).
 
 # --- demo --------------------------------------------------------------------------
 run: deps $(DAEMONS)
-	@tests/lib/demo.sh
+	@bash tests/lib/demo.sh
 
 bench-evgen: evgen
 	@tests/bench/evgen_burst.sh
 
 clean:
 	rm -rf $(BUILD) $(DAEMONS)
+
+# --- reliability (issue 5): fuzzing, valgrind, soak, the report --------------------
+# tests/fuzz/fuzz_*.c are libFuzzer targets, built with clang against the modules
+# they exercise, compiled again with coverage and -DCSVIN_SMALL_SIZES (csvin.h).
+# `make test` runs them for a minute each beside the soak
+# (tests/system/fuzz_and_soak_hold.sh); `make fuzz FUZZ_SECONDS=N` runs them longer.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+SOAK_SECONDS ?= 3600
+FUZZBUILD    := $(SANBUILD)/fuzz
+FUZZ_MODS    := csvin validate event log batch dedupe ckpt durable
+FUZZ_BINS    := $(SANBUILD)/fuzz_csv $(SANBUILD)/fuzz_ckpt
+VGBUILD      := $(BUILD)/vg
+# clang also flags vprintf-style helpers (a va_list of a checked format), gcc does not.
+FUZZ_WARN    := $(WARN) -Wno-format-nonliteral
+.PHONY: fuzz soak check-valgrind reliability-report
+$(FUZZBUILD):
+	mkdir -p $@
+$(FUZZBUILD)/%.o: src/%.c $(wildcard include/*.h) | $(FUZZBUILD)
+	$(FUZZ_CC) $(CPPFLAGS) -DCSVIN_SMALL_SIZES $(PKG_CFLAGS) $(FUZZ_WARN) -O1 -g \
+		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -c $< -o $@
+$(FUZZBUILD)/libfuzz.a: $(FUZZ_MODS:%=$(FUZZBUILD)/%.o)
+	$(AR) rcs $@ $^
+$(SANBUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZBUILD)/libfuzz.a
+	$(FUZZ_CC) $(CPPFLAGS) -DCSVIN_SMALL_SIZES $(PKG_CFLAGS) $(FUZZ_WARN) -O1 -g \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $^ $(PKG_LIBS) -o $@
+test: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	@EVPIPE_BIN=$(SANBUILD) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The soak uses the release daemons: RSS under ASan measures ASan's quarantine.
+soak: deps $(DAEMONS)
+	@EVPIPE_RELEASE_BIN=$(CURDIR) SOAK_SECONDS=$(SOAK_SECONDS) bash tests/soak/soak.sh
+
+# valgrind wants the daemons without sanitizers; -O1 -g keeps its stacks readable.
+$(VGBUILD)/%.o: src/%.c $(wildcard include/*.h)
+	@mkdir -p $(VGBUILD)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WARN) -O1 -g -c $< -o $@
+$(VGBUILD)/libevpipe.a: $(LIB_SRC:src/%.c=$(VGBUILD)/%.o)
+	$(AR) rcs $@ $^
+$(VGBUILD)/evgen $(VGBUILD)/evstream: $(VGBUILD)/%: $(VGBUILD)/%.o $(VGBUILD)/libevpipe.a
+	$(CC) -O1 -g $^ $(PKG_LIBS) -o $@
+check-valgrind: deps $(VGBUILD)/evgen $(VGBUILD)/evstream
+	@EVPIPE_VG_BIN=$(VGBUILD) bash tests/valgrind/run.sh
+
+# Runs the scenarios, the fuzzers, valgrind and the soak, then writes tests/RELIABILITY.md.
+reliability-report: deps $(TEST_BINS) $(FUZZ_BINS) $(DAEMONS) $(VGBUILD)/evgen $(VGBUILD)/evstream
+	@EVPIPE_BIN=$(SANBUILD) EVPIPE_RELEASE_BIN=$(CURDIR) EVPIPE_VG_BIN=$(VGBUILD) \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) SOAK_SECONDS=$(SOAK_SECONDS) \
+		bash tests/reliability/report.sh tests/RELIABILITY.md
+
+# --- benchmark (issue 6; not part of `make test`) -------------------------------------
+# bench/bench.sh: evstream --once beside psql \copy (per file and one COPY) and pgloader
+# on a throwaway cluster, then latency, memory and cost growth.  `make bench` writes
+# bench/results.md (about 40 minutes); `make bench-quick` (1 M events, one run each)
+# only prints the same tables.  pgloader and time(1) are bench-only packages.
+DEB_BENCH := pgloader time
+.PHONY: bench bench-quick bench-deps
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_ALL='$(DEB_BENCH)'
+bench: deps bench-deps $(DAEMONS)
+	@EVPIPE_RELEASE_BIN=$(CURDIR) BENCH_OUT=bench/results.md bash bench/bench.sh
+bench-quick: deps bench-deps $(DAEMONS)
+	@EVPIPE_RELEASE_BIN=$(CURDIR) bash bench/bench.sh --quick
+
+# --- install under systemd (issue 8) --------------------------------------------------
+# `make install` / `make uninstall`; PREFIX, DESTDIR, sysconfdir and the systemd
+# directories as usual.  The units, sysusers.d and tmpfiles.d files go where systemd
+# looks (pkg-config systemd; /lib/systemd/system etc. without it), not under PREFIX.
+# The units and man pages name /usr/local/sbin and /etc/evpipe; install rewrites both.
+# Files in $(sysconfdir)/evpipe are never overwritten (the examples also go to docdir),
+# and uninstall removes them only while they are still the shipped examples.
+# RELEASE_BIN: where the release daemons are taken from (tests pass their own build).
+PREFIX      ?= /usr/local
+sbindir     ?= $(PREFIX)/sbin
+datadir     ?= $(PREFIX)/share
+mandir      ?= $(datadir)/man
+docdir      ?= $(datadir)/doc/evpipe
+sysconfdir  ?= /etc
+systemd_var  = $(or $(shell $(PKG) --variable=$(1) systemd 2>/dev/null),$(2))
+unitdir     ?= $(call systemd_var,systemdsystemunitdir,/lib/systemd/system)
+sysusersdir ?= $(call systemd_var,sysusersdir,/usr/lib/sysusers.d)
+tmpfilesdir ?= $(call systemd_var,tmpfilesdir,/usr/lib/tmpfiles.d)
+RELEASE_BIN ?= .
+# The release daemons inside a private BUILD as well (make BUILD=/tmp/x/build
+# /tmp/x/build/evstream), to pass as RELEASE_BIN= or EVPIPE_RELEASE_BIN=.
+$(BUILD)/evgen $(BUILD)/evstream: $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libevpipe.a
+	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+INSTALL_SED  = sed -e 's|/usr/local/sbin/|$(sbindir)/|g' -e 's|/etc/evpipe/|$(sysconfdir)/evpipe/|g'
+INSTALL_CONF = $(DESTDIR)$(sysconfdir)/evpipe
+.PHONY: install uninstall
+install: $(addprefix $(RELEASE_BIN)/,$(DAEMONS))
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(datadir)/evpipe/sql \
+		$(DESTDIR)$(docdir) $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) \
+		$(DESTDIR)$(tmpfilesdir) $(INSTALL_CONF)
+	install -m 0755 $^ $(DESTDIR)$(sbindir)/
+	for f in evgen.service evstream.service; do \
+		$(INSTALL_SED) systemd/$$f >$(DESTDIR)$(unitdir)/$$f && \
+		chmod 0644 $(DESTDIR)$(unitdir)/$$f || exit 1; done
+	for f in evgen.8 evstream.8; do \
+		$(INSTALL_SED) systemd/$$f >$(DESTDIR)$(mandir)/man8/$$f && \
+		chmod 0644 $(DESTDIR)$(mandir)/man8/$$f || exit 1; done
+	install -m 0644 systemd/sysusers.d/evpipe.conf $(DESTDIR)$(sysusersdir)/evpipe.conf
+	install -m 0644 systemd/tmpfiles.d/evpipe.conf $(DESTDIR)$(tmpfilesdir)/evpipe.conf
+	install -m 0644 sql/*.sql $(DESTDIR)$(datadir)/evpipe/sql/
+	install -m 0644 systemd/evpipe.ini systemd/evstream.env $(DESTDIR)$(docdir)/
+	test -e $(INSTALL_CONF)/evpipe.ini || install -m 0644 systemd/evpipe.ini $(INSTALL_CONF)/
+	test -e $(INSTALL_CONF)/evstream.env || install -m 0600 systemd/evstream.env $(INSTALL_CONF)/
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(sbindir)/,$(DAEMONS)) \
+		$(addprefix $(DESTDIR)$(mandir)/man8/,evgen.8 evstream.8) \
+		$(addprefix $(DESTDIR)$(unitdir)/,evgen.service evstream.service) \
+		$(DESTDIR)$(sysusersdir)/evpipe.conf $(DESTDIR)$(tmpfilesdir)/evpipe.conf \
+		$(addprefix $(DESTDIR)$(datadir)/evpipe/,$(wildcard sql/*.sql)) \
+		$(addprefix $(DESTDIR)$(docdir)/,evpipe.ini evstream.env)
+	for f in evpipe.ini evstream.env; do \
+		! cmp -s systemd/$$f $(INSTALL_CONF)/$$f || rm -f $(INSTALL_CONF)/$$f; done
+	rmdir $(DESTDIR)$(datadir)/evpipe/sql $(DESTDIR)$(datadir)/evpipe $(DESTDIR)$(docdir) \
+		$(INSTALL_CONF) 2>/dev/null || true

@@ -63,6 +63,15 @@ struct ckpt;
 struct ckpt *ckpt_open(const char *dir, char *err, size_t errlen) CKPT_MUSTCHECK;
 void	ckpt_close(struct ckpt *c);	/* unlock and free; does not save */
 
+/*
+ * Load the checkpoint for reading only (evstream status, quarantine requeue),
+ * without the lock, so it works beside a running evstream: the file changes
+ * only by rename, so this sees one whole version.  Creates nothing; a missing
+ * directory or file reads as a fresh start.  ckpt_save on it fails (EROFS).
+ * NULL with err as ckpt_open when the file is unreadable or damaged.
+ */
+struct ckpt *ckpt_read(const char *dir, char *err, size_t errlen) CKPT_MUSTCHECK;
+
 int64_t	ckpt_last_batch(const struct ckpt *c);		/* 0 when fresh */
 int64_t	ckpt_max_event_time(const struct ckpt *c);	/* EVENT_TIME_NONE when none */
 int	ckpt_is_committed(const struct ckpt *c, const char *name);

@@ -22,7 +22,7 @@ enum cfg_type {
 	CFG_ENUM,	/* int: index into choices[] */
 };
 
-#define CFG_SECRET	0x1	/* never printed, not even in error messages */
+#define CFG_SECRET	0x1	/* never printed, not even in error messages; blanked in argv */
 #define CFG_CLI_ONLY	0x2	/* a run-time flag, not read from the INI file */
 
 struct cfg_key {
@@ -64,6 +64,16 @@ int cfg_load_file(const struct cfg_table *t, void *obj, const char *path,
  */
 int cfg_parse_args(const struct cfg_table *t, void *obj, int argc, char **argv,
     int *want_help, int *want_version, int *first_arg, char *err, size_t errlen) CFG_MUSTCHECK;
+
+/*
+ * The start of each daemon's main(): defaults, then -c FILE, then flags.  --help
+ * (printed by usage()) and --version exit 0; a bad option exits 2 (EXIT_CONFIG)
+ * after one line on stderr.  Returns the index of the first positional word
+ * (argv[i] == NULL when there is none).
+ */
+#define CFG_EXIT_CONFIG 2
+int cfg_command_line(const struct cfg_table *t, void *obj, int argc, char **argv,
+    const char *prog, void (*usage)(FILE *));
 
 /* Print the options section of --help, generated from the table. */
 void cfg_usage(const struct cfg_table *t, FILE *out);

@@ -47,9 +47,23 @@
 
 #define CSVIN_MUSTCHECK __attribute__((warn_unused_result))
 
+#ifndef CSVIN_SMALL_SIZES
 #define CSVIN_MAX_RECORD	(16u * 1024 * 1024)	/* default bound on one record */
 #define CSVIN_MIN_RECORD	(1u * 1024 * 1024)	/* csvin_set_max_record's floor */
 #define CSVIN_OVERSIZED_RAW	4096u			/* raw bytes kept of an oversized record */
+#define CSVIN_READ_SIZE		(256u * 1024)		/* one read(2) */
+#else
+/*
+ * The fuzz build (tests/fuzz/): the same sizes scaled down, so inputs of a few
+ * hundred bytes reach the long-record paths.  What the code relies on holds in
+ * both: a read is smaller than the smallest bound, and what is left of the bound
+ * after a read still holds the raw bytes kept, READ_SIZE + OVERSIZED_RAW <= MIN_RECORD.
+ */
+#define CSVIN_MAX_RECORD	1024u
+#define CSVIN_MIN_RECORD	256u
+#define CSVIN_OVERSIZED_RAW	128u
+#define CSVIN_READ_SIZE		64u
+#endif
 #define CSVIN_MAX_COLUMNS	4096			/* a wider header is CSVIN_BAD_HEADER */
 
 struct csv_row {
@@ -94,6 +108,17 @@ void		 csvin_free(struct csvin *r);
  */
 enum csvin_status csvin_read(struct csvin *r, int dirfd, const char *name,
     csvin_row_fn fn, void *arg, char *err, size_t errlen) CSVIN_MUSTCHECK;
+
+/*
+ * The same reader over len bytes in memory, named `name` in messages, handed to
+ * the parser in pieces of `slice` bytes as successive read(2)s of a file would
+ * hand them (0, or anything above the reader's read size, means its read size).
+ * Where the pieces split the input must change nothing: the fuzzer
+ * (tests/fuzz/fuzz_csv.c) and the tests compare.  Never CSVIN_IO or
+ * CSVIN_NOT_REGULAR.
+ */
+enum csvin_status csvin_read_mem(struct csvin *r, const char *name, const void *buf, size_t len,
+    size_t slice, csvin_row_fn fn, void *arg, char *err, size_t errlen) CSVIN_MUSTCHECK;
 
 const char	*csvin_status_name(enum csvin_status st);
 

@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event.h"
+
 struct batch;
 struct sink;
 
@@ -89,6 +91,23 @@ enum sink_status sink_write_batch(struct sink *s, struct batch *b) SINK_MUSTCHEC
 int  sink_replayed(const struct sink *s);	/* last sink_write_batch was a no-op replay */
 
 /*
+ * 1 if the database stores this file name exactly, i.e. it is valid UTF-8.
+ * A restart knows committed files by the names in evstream_batches.files; a
+ * name stored altered (bytes that are not UTF-8 become U+FFFD) would not be
+ * recognised, and its file would be loaded again.
+ */
+int  sink_name_storable(const char *name);
+
+/*
+ * Test aid, off unless set: fn(arg, point) runs at a named moment inside a
+ * batch's transaction, so a test can kill the process exactly there.  One
+ * point so far: "inside_copy", in every COPY, once half its rows have reached
+ * the server (flushed) and the rest have not been sent.
+ */
+typedef void (*sink_hook_fn)(void *arg, const char *point);
+void sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg);
+
+/*
  * The readers below return 0, or -1 with sink_error() set (connecting first
  * if needed), or the first non-zero value a callback returned, which stops the
  * scan.  Times are microseconds since 1970 UTC, EVENT_TIME_NONE for NULL.
@@ -111,5 +130,37 @@ int sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void 
 typedef int (*sink_id_fn)(void *arg, const uint8_t id[16], int64_t time_us);
 int sink_load_ids_since(struct sink *s, int64_t since_us, sink_id_fn fn, void *arg)
     SINK_MUSTCHECK;
+
+/*
+ * Counters for the metrics, kept for the life of the sink (they never go
+ * down): bytes handed to libpq as COPY data (retried batches count again),
+ * and connections opened and checked (so reconnects = connects - 1).
+ */
+struct sink_stats {
+	uint64_t copy_bytes;
+	uint64_t connects;
+};
+void sink_get_stats(const struct sink *s, struct sink_stats *out);
+
+/*
+ * For `evstream status`: totals over evstream_batches and event_rejects, read
+ * in one read-only snapshot with a 10 s statement_timeout.  conflict = valid
+ * rows the database already held (valid - late - duplicates - written).
+ * written_last_* count batches whose committed_at is within that span of the
+ * server's now(), which now_us reports.  Times are EVENT_TIME_NONE when there is
+ * no batch.  rejects[] is event_rejects by reason (late included); names this
+ * build does not know are added up in rejects[REJECT_NONE].
+ */
+struct sink_summary {
+	int64_t batches, last_batch, files;
+	int64_t rows_read, written, duplicates, late, invalid, conflict;
+	int64_t written_last_minute, written_last_hour;
+	int64_t last_commit_us, max_event_time_us, now_us;
+	int64_t rejects[REJECT_NREASONS];
+};
+int sink_summary(struct sink *s, struct sink_summary *out) SINK_MUSTCHECK;
+
+/* The first committed batch whose files include name, or *batch_id = 0. */
+int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id) SINK_MUSTCHECK;
 
 #endif

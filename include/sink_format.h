@@ -73,4 +73,54 @@ size_t sink_format_copy_text(char *out, const char *s, size_t len);
  */
 size_t sink_format_array_elem(char *out, const char *s, size_t len);
 
+/*
+ * COPY's binary format: the server reads each value with the type's recv
+ * function, so it parses no text at all (a tenth of the server's CPU in a load
+ * of the events table).  Integers go in network byte order.
+ */
+#define SINK_FORMAT_BIN_SIGNATURE	"PGCOPY\n\377\r\n\0"	/* 11 bytes */
+#define SINK_FORMAT_BIN_HEADER_LEN	19	/* signature, flags, header extension length */
+/* ndigits, weight, sign, dscale, then at most 6 base-10000 digits (|INT64_MIN| cents). */
+#define SINK_FORMAT_NUMERIC_MAX	20
+
+static inline size_t
+sink_format_be16(char *out, uint16_t v)
+{
+	out[0] = (char)(v >> 8);
+	out[1] = (char)v;
+	return 2;
+}
+
+static inline size_t
+sink_format_be32(char *out, uint32_t v)
+{
+	sink_format_be16(out, (uint16_t)(v >> 16));
+	sink_format_be16(out + 2, (uint16_t)v);
+	return 4;
+}
+
+static inline size_t
+sink_format_be64(char *out, uint64_t v)
+{
+	sink_format_be32(out, (uint32_t)(v >> 32));
+	sink_format_be32(out + 4, (uint32_t)v);
+	return 8;
+}
+
+/* The binary COPY header (no OIDs, no extension): SINK_FORMAT_BIN_HEADER_LEN bytes. */
+size_t sink_format_bin_header(char *out);
+
+/*
+ * Cents as a binary numeric with dscale 2, as numeric_send writes it: base-10000
+ * digits, no leading or trailing zero digits, zero as no digits at all.
+ */
+size_t sink_format_numeric_cents(char *out, int64_t cents);
+
+/*
+ * Microseconds since 1970 as a binary timestamptz: microseconds since 2000, 8
+ * bytes.  An instant too early to shift is sent as INT64_MIN + 1, which the
+ * server refuses as out of range; INT64_MIN itself would mean -infinity.
+ */
+size_t sink_format_bin_time(char *out, int64_t us);
+
 #endif

@@ -21,6 +21,7 @@
 #define EVPIPE_SPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SPOOL_MUSTCHECK __attribute__((warn_unused_result))
 #define SPOOL_SUFFIX	".csv"
@@ -53,6 +54,13 @@ int	spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *ski
 void	spool_list_free(struct spool_list *l);
 
 /*
+ * What a spool entry is when it is not a regular file, as a phrase for a log
+ * line ("a symbolic link", "a FIFO", "a directory"...; a symlink is not
+ * followed).  NULL when it is a regular file or cannot be examined (gone).
+ */
+const char *spool_entry_kind(int dirfd, const char *name);
+
+/*
  * Rename name into dirfd/subdir/ (created 0750 if missing; subdir is one path
  * component), never replacing a file there: the first free name of name,
  * name.1, name.2 ... is taken.  Then fsync the subdirectory and the spool.
@@ -71,5 +79,50 @@ int	spool_quarantine(int dirfd, const char *name, const char *reason) SPOOL_MUST
 
 /* Unlink name and fsync the spool (clean_source = delete). */
 int	spool_remove(int dirfd, const char *name) SPOOL_MUSTCHECK;
+
+/*
+ * What waits to be loaded: the names of l for which done(arg, name) is 0 and
+ * that are still there, and the oldest of them.  by_mtime: every such file is
+ * examined and the oldest is by modification time (a hand-made name may sort
+ * anywhere), for `evstream status`.  Otherwise only the first such name is
+ * examined and is the oldest (evgen's names sort in creation order), so a
+ * backlog of n files costs one stat, not n; the later names are counted as
+ * listed.  out->oldest points into l.  -1 with errno if a file cannot be
+ * examined.
+ */
+struct spool_pending {
+	size_t		 n;
+	const char	*oldest;		/* NULL when n == 0 */
+	int64_t		 oldest_mtime_us;	/* microseconds since 1970 */
+};
+int	spool_pending(int dirfd, const struct spool_list *l,
+	    int (*done)(void *arg, const char *name), void *arg, int by_mtime,
+	    struct spool_pending *out) SPOOL_MUSTCHECK;
+
+/*
+ * The quarantine, for the operator.  spool_quarantine_scan: the regular files
+ * in quarantine/ (hidden names and the .reason files left out), sorted; no
+ * quarantine/ yet is an empty list.  spool_quarantine_reason: the first line
+ * of quarantine/NAME.reason ("<UTC time> <reason>") without its newline,
+ * truncated to fit; -1 with errno (ENOENT: there is none).
+ */
+int	spool_quarantine_scan(int dirfd, struct spool_list *out) SPOOL_MUSTCHECK;
+int	spool_quarantine_reason(int dirfd, const char *name, char *line, size_t len)
+	    SPOOL_MUSTCHECK;
+
+/*
+ * The spool name a quarantined file goes back under: the same, less the
+ * ".N" spool_move added when the name was taken in quarantine/.  -1 (EINVAL)
+ * if that is not a name the spool reads (hidden, or not ending in ".csv").
+ */
+int	spool_requeue_name(const char *qname, char *name, size_t len) SPOOL_MUSTCHECK;
+
+/*
+ * Move quarantine/qname back into the spool as name, never replacing a file
+ * there (EEXIST), fsync both directories, then remove its .reason file.  The
+ * caller checks first that name was never committed: the spool itself cannot
+ * know.  -1 with errno: nothing moved.
+ */
+int	spool_requeue(int dirfd, const char *qname, const char *name) SPOOL_MUSTCHECK;
 
 #endif

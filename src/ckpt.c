@@ -39,6 +39,7 @@ struct ckpt {
 	size_t		 imask;		/* index capacity - 1; load <= 0.5 */
 	char		*buf;		/* ckpt_save's text, kept between saves */
 	size_t		 buflen, bufcap;
+	int		 readonly;	/* from ckpt_read: never saved */
 };
 
 /* --- the name index ------------------------------------------------------------- */
@@ -398,6 +399,11 @@ ckpt_save(struct ckpt *c, char *err, size_t errlen)
 {
 	int saved;
 
+	if (c->readonly) {
+		snprintf(err, errlen, "%s/%s: read without the lock, not saving", c->dir, CKPT_FILE);
+		errno = EROFS;
+		return -1;
+	}
 	if (ckpt_format(c) < 0 || durable_write_file(c->dir, CKPT_FILE, c->buf, c->buflen) < 0) {
 		saved = errno;
 		snprintf(err, errlen, "%s/%s: cannot write the checkpoint: %s", c->dir, CKPT_FILE,
@@ -825,19 +831,12 @@ ckpt_lock(struct ckpt *c, char *err, size_t errlen)
 	return 0;
 }
 
-struct ckpt *
-ckpt_open(const char *dir, char *err, size_t errlen)
+/* An empty checkpoint for dir, neither locked nor loaded. */
+static struct ckpt *
+ckpt_alloc(const char *dir, char *err, size_t errlen)
 {
 	struct ckpt *c;
-	int saved;
 
-	if (ckpt_mkdirs(dir) < 0) {
-		saved = errno;
-		snprintf(err, errlen, "cannot create checkpoint directory %s: %s", dir,
-		    strerror(saved));
-		errno = saved;
-		return NULL;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		snprintf(err, errlen, "checkpoint %s: out of memory", dir);
 		return NULL;
@@ -852,8 +851,49 @@ ckpt_open(const char *dir, char *err, size_t errlen)
 		errno = ENOMEM;
 		return NULL;
 	}
+	return c;
+}
+
+struct ckpt *
+ckpt_open(const char *dir, char *err, size_t errlen)
+{
+	struct ckpt *c;
+	int saved;
+
+	if (ckpt_mkdirs(dir) < 0) {
+		saved = errno;
+		snprintf(err, errlen, "cannot create checkpoint directory %s: %s", dir,
+		    strerror(saved));
+		errno = saved;
+		return NULL;
+	}
+	if ((c = ckpt_alloc(dir, err, errlen)) == NULL)
+		return NULL;
 	if (ckpt_lock(c, err, errlen) < 0 ||
 	    ckpt_load(c, err, errlen) < 0) {
+		saved = errno;
+		ckpt_close(c);
+		errno = saved;
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * No lock: the file only ever changes by rename, so whatever moment we open it
+ * we read one whole version, old or new.  Creating nothing keeps a status
+ * check from making directories as whoever runs it.
+ */
+struct ckpt *
+ckpt_read(const char *dir, char *err, size_t errlen)
+{
+	struct ckpt *c;
+	int saved;
+
+	if ((c = ckpt_alloc(dir, err, errlen)) == NULL)
+		return NULL;
+	c->readonly = 1;
+	if (ckpt_load(c, err, errlen) < 0) {
 		saved = errno;
 		ckpt_close(c);
 		errno = saved;

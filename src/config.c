@@ -219,10 +219,11 @@ static int
 cfg_args_one(const struct cfg_table *t, void *obj, int argc, char **argv, int *i,
     char *err, size_t errlen)
 {
-	char name[128];
-	const char *arg = argv[*i] + 2, *eq = strchr(arg, '='), *value;
+	char name[128], *arg = argv[*i] + 2, *eq = strchr(arg, '='), *from_argv = NULL;
+	const char *value;
 	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
 	const struct cfg_key *k;
+	int rc;
 
 	if (n >= sizeof(name)) {
 		snprintf(err, errlen, "unknown option '%.40s...'", argv[*i]);
@@ -245,16 +246,20 @@ cfg_args_one(const struct cfg_table *t, void *obj, int argc, char **argv, int *i
 		return -1;
 	}
 	if (eq)
-		value = eq + 1;
+		value = from_argv = eq + 1;
 	else if (k->type == CFG_BOOL)
 		value = "on";
 	else if (*i + 1 < argc)
-		value = argv[++*i];
+		value = from_argv = argv[++*i];
 	else {
 		snprintf(err, errlen, "option --%s needs a value", k->name);
 		return -1;
 	}
-	return cfg_set_key(k, obj, value, err, errlen);
+	rc = cfg_set_key(k, obj, value, err, errlen);
+	/* ps(1) and /proc/PID/cmdline show argv: blank a secret once it is copied. */
+	if (from_argv != NULL && (k->flags & CFG_SECRET))
+		memset(from_argv, 'x', strlen(from_argv));
+	return rc;
 }
 
 int
@@ -294,6 +299,30 @@ cfg_parse_args(const struct cfg_table *t, void *obj, int argc, char **argv,
 	*first_arg = 1;
 	argv[1 + nargs] = NULL;
 	return nargs;
+}
+
+int
+cfg_command_line(const struct cfg_table *t, void *obj, int argc, char **argv,
+    const char *prog, void (*usage)(FILE *))
+{
+	char err[512];
+	int help, version, first;
+
+	if (cfg_defaults(t, obj) < 0)
+		exit(CFG_EXIT_CONFIG);
+	if (cfg_parse_args(t, obj, argc, argv, &help, &version, &first, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		cfg_free(t, obj);
+		exit(CFG_EXIT_CONFIG);
+	}
+	if (!help && !version)
+		return first;
+	if (help)
+		usage(stdout);
+	else
+		printf("%s (evpipe) %s\n", prog, EVPIPE_VERSION);
+	cfg_free(t, obj);
+	exit(0);
 }
 
 static void

@@ -15,9 +15,8 @@
 
 #include "log.h"
 
-#define CSVIN_READ_SIZE		(256u * 1024)
 #define CSVIN_FEED_SLICE	(64u * 1024)	/* libcsv's buffer may grow between slices */
-#define CSVIN_KEEP_BUF		(1u * 1024 * 1024)	/* bigger buffers are dropped after a file */
+#define CSVIN_KEEP_BUF		CSVIN_MIN_RECORD	/* bigger buffers are dropped after a file */
 #define CSVIN_RAW_INIT		(64u * 1024)
 #define CSVIN_ROW_INIT		4096u
 #define CSVIN_NAME_SHOWN	64	/* bytes of a column name quoted in a message */
@@ -771,11 +770,21 @@ csvin_end(struct csvin *r)
 	r->name = NULL;
 }
 
+/* The status of the file just read, with its errno; the reader is ready for the next. */
+static enum csvin_status
+csvin_finish(struct csvin *r)
+{
+	enum csvin_status st = r->st;
+
+	csvin_end(r);
+	errno = r->errnum;
+	return st;
+}
+
 enum csvin_status
 csvin_read(struct csvin *r, int dirfd, const char *name, csvin_row_fn fn, void *arg,
     char *err, size_t errlen)
 {
-	enum csvin_status st;
 	int fd;
 
 	csvin_begin(r, name, fn, arg, err, errlen);
@@ -784,11 +793,26 @@ csvin_read(struct csvin *r, int dirfd, const char *name, csvin_row_fn fn, void *
 			(void)csvin_eof(r);	/* a failure is in r->st */
 		(void)close(fd);	/* read-only: a close error loses nothing */
 	}
-	st = r->st;
-	errno = r->errnum;
-	csvin_end(r);
-	errno = r->errnum;
-	return st;
+	return csvin_finish(r);
+}
+
+enum csvin_status
+csvin_read_mem(struct csvin *r, const char *name, const void *buf, size_t len, size_t slice,
+    csvin_row_fn fn, void *arg, char *err, size_t errlen)
+{
+	const char *p = buf;
+	size_t k;
+
+	csvin_begin(r, name, fn, arg, err, errlen);
+	if (slice == 0 || slice > CSVIN_READ_SIZE)
+		slice = CSVIN_READ_SIZE;	/* never more than one read(2) of a file */
+	for (; len > 0; p += k, len -= k) {
+		k = len < slice ? len : slice;
+		if (csvin_chunk(r, p, k) != 0)
+			return csvin_finish(r);
+	}
+	(void)csvin_eof(r);	/* a failure is in r->st */
+	return csvin_finish(r);
 }
 
 struct csvin *

@@ -21,8 +21,9 @@
 #include "durable.h"
 #include "gen.h"
 #include "log.h"
+#include "notify.h"
 
-#define EXIT_CONFIG 2	/* bad configuration or usage */
+#define EXIT_CONFIG CFG_EXIT_CONFIG	/* bad configuration or usage */
 
 struct evgen_config {
 	char	*spool_dir;
@@ -130,14 +131,24 @@ evgen_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Sleep, waking early for a signal. */
+/* Sleep, waking early for a signal, in slices that keep systemd's watchdog fed. */
 static void
-evgen_pause(double seconds)
+evgen_pause(struct notify *n, double seconds)
 {
-	struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+	double slice = notify_max_sleep(n);
 
-	while (!evgen_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	while (!evgen_stop && seconds > 0) {
+		double d = slice > 0 && seconds > slice ? slice : seconds;
+		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) }, left;
+
+		seconds -= d;
+		if (nanosleep(&ts, &left) < 0) {
+			if (errno != EINTR)
+				break;
+			seconds += (double)left.tv_sec + (double)left.tv_nsec / 1e9;
+		}
+		notify_watchdog(n);
+	}
 }
 
 /* events_<UTC yyyymmddThhmmss.ffffff>_<uuid>.csv: byte order is creation order. */
@@ -163,7 +174,20 @@ struct evgen {
 	int64_t			 last_name_us;	/* names must strictly increase */
 	long			 files;
 	int64_t			 rows;
+	struct notify		 notify;	/* systemd: ready, status, watchdog */
+	int64_t			 status_us;	/* when STATUS= was last sent */
 };
+
+/* For systemctl status; at most once a second: a burst writes thousands of files a second. */
+static void
+evgen_status(struct evgen *e, int64_t now_us, const char *name)
+{
+	if (now_us >= e->status_us && now_us - e->status_us < 1000000)
+		return;
+	e->status_us = now_us;
+	notify_status(&e->notify, "wrote %ld files, %lld rows; last %s", e->files,
+	    (long long)e->rows, name);
+}
 
 /* The instant the rows of file number k end: real time, or the seeded simulated clock. */
 static int64_t
@@ -200,6 +224,7 @@ evgen_write_one(struct evgen *e)
 	}
 	e->files++;
 	e->rows += st.rows;
+	evgen_status(e, now, name);
 	if (log_enabled(LOG_LVL_INFO)) {
 		long invalid = 0;
 		for (int i = 0; i < GEN_NFAULTS; i++)
@@ -223,10 +248,11 @@ evgen_run(struct evgen *e)
 	double secs;
 
 	while (!evgen_stop && !evgen_done(e)) {
+		notify_watchdog(&e->notify);
 		if (evgen_write_one(e) < 0)
-			evgen_pause(e->cfg.interval > 1 ? e->cfg.interval : 1);
+			evgen_pause(&e->notify, e->cfg.interval > 1 ? e->cfg.interval : 1);
 		else if (!e->cfg.burst && !evgen_done(e))
-			evgen_pause(e->cfg.interval);
+			evgen_pause(&e->notify, e->cfg.interval);
 	}
 	secs = (double)(evgen_now_us() - t0) / 1e6;
 	log_info("stopping: wrote %ld files, %lld rows in %.3f s (%.0f rows/s)%s", e->files,
@@ -264,29 +290,16 @@ static void
 evgen_configure(struct evgen *e, int argc, char **argv)
 {
 	char err[512];
-	int help, version, first, bad = 0;
+	int first = cfg_command_line(&evgen_table, &e->cfg, argc, argv, "evgen", evgen_usage);
 
-	if (cfg_defaults(&evgen_table, &e->cfg) < 0)
-		exit(EXIT_CONFIG);
-	if (cfg_parse_args(&evgen_table, &e->cfg, argc, argv, &help, &version, &first, err,
-	    sizeof(err)) < 0) {
-		fprintf(stderr, "evgen: %s\n", err);
-		bad = 1;
-	} else if (help || version) {
-		if (help)
-			evgen_usage(stdout);
-		else
-			printf("evgen (evpipe) %s\n", EVPIPE_VERSION);
-	} else if (argv[first] != NULL) {
+	if (argv[first] != NULL) {
 		fprintf(stderr, "evgen: unexpected argument '%s' (see --help)\n", argv[first]);
-		bad = 1;
 	} else if (evgen_check(&e->cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "evgen: bad configuration: %s\n", err);
-		bad = 1;
 	} else
 		return;
 	cfg_free(&evgen_table, &e->cfg);
-	exit(bad ? EXIT_CONFIG : 0);
+	exit(EXIT_CONFIG);
 }
 
 int
@@ -297,6 +310,7 @@ main(int argc, char **argv)
 
 	evgen_configure(&e, argc, argv);
 	log_open("evgen", (enum log_level)e.cfg.log_level);
+	notify_open(&e.notify);
 	evgen_signals();
 	if ((removed = durable_sweep(e.cfg.spool_dir, "events_")) < 0)
 		fatal("cleaning stale temporary files in %s", e.cfg.spool_dir);
@@ -312,7 +326,11 @@ main(int argc, char **argv)
 		fatal("allocating the generator");
 	if ((e.spool_fd = open(e.cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		fatal("opening spool_dir %s", e.cfg.spool_dir);
+	/* Configuration valid, spool open and swept: ready. */
+	notify_status(&e.notify, "ready; writing into %s", e.cfg.spool_dir);
+	notify_ready(&e.notify);
 	evgen_run(&e);
+	notify_stopping(&e.notify);
 	close(e.spool_fd);
 	gen_free(e.gen);
 	cfg_free(&evgen_table, &e.cfg);

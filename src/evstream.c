@@ -13,7 +13,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +29,14 @@
 #include "csvin.h"
 #include "dedupe.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "ops.h"
 #include "sink.h"
 #include "spool.h"
 #include "validate.h"
 
-#define EXIT_CONFIG 2
+#define EXIT_CONFIG CFG_EXIT_CONFIG
 
 enum clean_source { CLEAN_OFF, CLEAN_DELETE, CLEAN_ARCHIVE };
 
@@ -47,6 +52,8 @@ struct evstream_config {
 	double	 retry_max;
 	int	 once;
 	int	 log_level;
+	char	*metrics_file;
+	long	 stall_triggers;
 };
 
 static const char *const log_level_choices[] = { "error", "warning", "info", "debug", NULL };
@@ -70,6 +77,11 @@ static const struct cfg_key evstream_keys[] = {
 	{ "clean_source", CFG_ENUM, offsetof(struct evstream_config, clean_source), "off", 0, 0,
 	    clean_choices, 0, "committed files: off (leave) | delete | archive (move to archive/)" },
 	K(retry_max, CFG_DOUBLE, "30", 0.1, 3600, "longest pause, in seconds, between database retries"),
+	K(metrics_file, CFG_STR, "evpipe.prom", 0, 0, "Prometheus textfile written after each "
+	    "batch, for node_exporter's textfile collector (relative: under checkpoint_dir; "
+	    "empty = off)"),
+	K(stall_triggers, CFG_INT, "6", 1, 1000000, "evstream status says stalled (exit 1) once "
+	    "a pending file is older than this many trigger_intervals"),
 	{ "once", CFG_BOOL, offsetof(struct evstream_config, once), "off", 0, 0, NULL, CFG_CLI_ONLY,
 	    "process every file available now, in batches of the same size, then exit (backfill)" },
 	{ "log_level", CFG_ENUM, offsetof(struct evstream_config, log_level), "info", 0, 0,
@@ -89,10 +101,17 @@ struct evstream {
 	struct csvin		*csv;
 	int			 spool_fd;
 	struct spool_list	 list;
+	struct spool_list	 odd;		/* spool names that are not regular files */
 	struct batch		 b;
 	int			 db_down;	/* an outage is in progress (logged once) */
 	char			 last_state[8];	/* its SQLSTATE: a new cause is logged too */
 	double			 backoff;
+	struct notify		 notify;	/* systemd: ready, status, watchdog */
+	size_t			 pending;	/* spool files left for later batches */
+	int64_t			 written_total;	/* rows written since start */
+	struct metrics		 metrics;	/* counters since start, for the textfile */
+	char			 metrics_path[PATH_MAX];	/* "" = metrics_file off */
+	double			 metrics_at;	/* when it was last written (monotonic) */
 };
 
 /* The only mutable global: set by the signal handler, read by the loop. */
@@ -114,23 +133,30 @@ evstream_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sleep until the monotonic time `until`, waking early for a signal. */
+/*
+ * Sleep until the monotonic time `until`, waking early for a signal, and in slices
+ * short enough to keep systemd's watchdog fed through a long trigger or backoff.
+ */
 static void
-evstream_sleep_until(double until)
+evstream_sleep_until(struct evstream *s, double until)
 {
-	double left;
+	double left, slice = notify_max_sleep(&s->notify);
 
 	while (!evstream_stop && (left = until - evstream_now()) > 0) {
+		if (slice > 0 && left > slice)
+			left = slice;
 		struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
 		if (nanosleep(&ts, NULL) < 0 && errno != EINTR)
 			break;
+		notify_watchdog(&s->notify);
 	}
 }
 
 /*
  * Test-only crash points: EVSTREAM_FAILPOINT=name makes the process SIGKILL
- * itself there, so tests can hit exact moments (e.g. between commit and
- * checkpoint).  Off unless the variable is set.
+ * itself there, so tests can hit exact moments: before_write, inside_copy (the
+ * sink's hook, half a COPY sent), after_commit (between commit and checkpoint),
+ * after_checkpoint.  Off unless the variable is set.
  */
 static void
 evstream_failpoint(const char *name)
@@ -143,6 +169,14 @@ evstream_failpoint(const char *name)
 	}
 }
 
+/* The sink's points ("inside_copy") are failpoints too; the sink never reads getenv. */
+static void
+evstream_sink_hook(void *arg, const char *point)
+{
+	(void)arg;
+	evstream_failpoint(point);
+}
+
 /*
  * Back off after a database failure.  The cause is logged once per outage (and
  * again only if it changes), so a long outage does not flood the journal.
@@ -152,24 +186,29 @@ evstream_outage(struct evstream *s, const char *doing)
 {
 	const char *state = sink_sqlstate(s->sink);
 
-	if (!s->db_down || strcmp(state, s->last_state) != 0)
+	if (!s->db_down || strcmp(state, s->last_state) != 0) {
 		log_errx("database unavailable while %s: %s; retrying with backoff (at most %g s), "
 		    "the checkpoint does not advance", doing, sink_error(s->sink), s->cfg.retry_max);
-	else
+		notify_status(&s->notify, "database unavailable while %s; retrying every %g s at "
+		    "most", doing, s->cfg.retry_max);
+	} else
 		log_debug("database still unavailable while %s: %s", doing, sink_error(s->sink));
 	snprintf(s->last_state, sizeof(s->last_state), "%s", state);
 	s->db_down = 1;
 	s->backoff = s->backoff > 0 ? s->backoff * 2 : 0.25;
 	if (s->backoff > s->cfg.retry_max)
 		s->backoff = s->cfg.retry_max;
-	evstream_sleep_until(evstream_now() + s->backoff);
+	evstream_sleep_until(s, evstream_now() + s->backoff);
 }
 
 static void
 evstream_db_ok(struct evstream *s)
 {
-	if (s->db_down)
+	if (s->db_down) {
 		log_info("database answers again; resuming");
+		notify_status(&s->notify, "database answers again; last batch %lld",
+		    (long long)ckpt_last_batch(s->ckpt));
+	}
 	s->db_down = 0;
 	s->backoff = 0;
 }
@@ -274,7 +313,7 @@ evstream_save_ckpt(struct evstream *s)
 			    s->cfg.checkpoint_dir, err);
 		if (evstream_stop)
 			return;
-		evstream_sleep_until(evstream_now() + 1);
+		evstream_sleep_until(s, evstream_now() + 1);
 	}
 	if (logged)
 		log_info("checkpoint %s written again; advancing", s->cfg.checkpoint_dir);
@@ -294,18 +333,142 @@ evstream_clean(struct evstream *s, const char *name)
 		    "be read again)", s->cfg.spool_dir, name);
 }
 
+/* A warning about one spool file; in the journal it carries FILE=<name>. */
+static void __attribute__((format(printf, 3, 4)))
+evstream_file_warn(const char *name, int errnum, const char *fmt, ...)
+{
+	char f_file[320];
+	va_list ap;
+
+	snprintf(f_file, sizeof(f_file), "FILE=%s", name);
+	va_start(ap, fmt);
+	log_vfields(LOG_LVL_WARNING, errnum, (const char *const[]){ f_file, NULL }, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * One warning per committed file that had invalid rows: an invalid row is a
+ * producer's bug someone should hear of (a late or duplicate row is not).  Said
+ * after the commit, so a batch retried through an outage says it once.  The rows
+ * themselves are in event_rejects; rejects are stored in file order.
+ */
 static void
-evstream_log_batch(const struct evstream *s, double ms)
+evstream_warn_rejects(const struct evstream *s)
 {
 	const struct batch *b = &s->b;
-	char wm[32] = "none";
+	char f_file[320], f_batch[48], f_rej[48];
+
+	if (b->n.rejected == 0 || !log_enabled(LOG_LVL_WARNING))
+		return;
+	for (size_t i = 0; i < b->nrej; ) {
+		const struct reject *first = NULL;
+		uint32_t file = b->rej[i].file;
+		long long n = 0;
+
+		for (; i < b->nrej && b->rej[i].file == file; i++) {
+			if (b->rej[i].reason == REJECT_LATE)
+				continue;
+			if (n++ == 0)
+				first = &b->rej[i];
+		}
+		if (first == NULL)
+			continue;
+		snprintf(f_file, sizeof(f_file), "FILE=%s", b->files[file]);
+		snprintf(f_batch, sizeof(f_batch), "BATCH_ID=%lld", (long long)b->id);
+		snprintf(f_rej, sizeof(f_rej), "REJECTED=%lld", n);
+		log_fields(LOG_LVL_WARNING, 0, (const char *const[]){ f_file, f_batch, f_rej, NULL },
+		    "%s/%s: %lld invalid row%s (the first on line %lld: %s); kept in event_rejects "
+		    "by batch %lld", s->cfg.spool_dir, b->files[file], n, n == 1 ? "" : "s",
+		    (long long)first->line, reject_reason_names[first->reason], (long long)b->id);
+	}
+}
+
+/* The batch line, with its numbers as journal fields, and the same for systemctl status. */
+static void
+evstream_log_batch(struct evstream *s, double ms)
+{
+	const struct batch *b = &s->b;
+	char wm[32] = "none", f_id[48], f_rows[48], f_rej[48], f_wm[48];
 
 	if (b->watermark_us != EVENT_TIME_NONE)
 		ts_format(b->watermark_us, wm);
-	log_info("[batch %lld] files=%zu rows=%lld valid=%lld late=%lld dup=%lld rejected=%lld "
+	s->written_total += b->n.written;
+	notify_status(&s->notify, "last batch %lld: %lld rows written (%lld since start), "
+	    "%zu files pending, watermark %s", (long long)b->id, (long long)b->n.written,
+	    (long long)s->written_total, s->pending, wm);
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	snprintf(f_id, sizeof(f_id), "BATCH_ID=%lld", (long long)b->id);
+	snprintf(f_rows, sizeof(f_rows), "ROWS_WRITTEN=%lld", (long long)b->n.written);
+	snprintf(f_rej, sizeof(f_rej), "REJECTED=%lld", (long long)b->n.rejected);
+	snprintf(f_wm, sizeof(f_wm), "WATERMARK=%s", wm);
+	log_fields(LOG_LVL_INFO, 0, (const char *const[]){ f_id, f_rows, f_rej, f_wm, NULL },
+	    "[batch %lld] files=%zu rows=%lld valid=%lld late=%lld dup=%lld rejected=%lld "
 	    "written=%lld watermark=%s %.0f ms", (long long)b->id, b->nfiles, (long long)b->n.rows,
 	    (long long)b->n.valid, (long long)b->n.late, (long long)b->n.dup,
 	    (long long)b->n.rejected, (long long)b->n.written, wm, ms);
+}
+
+static int
+evstream_committed(void *arg, const char *name)
+{
+	return ckpt_is_committed(arg, name);
+}
+
+static double
+evstream_wallclock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The metrics file, after each commit (b != NULL), once at start, so a scrape
+ * never shows an earlier process's counters, and once at the end.  A --once
+ * backfill commits batches back to back: there it is written at most once a
+ * second, since two more fsyncs per batch would slow a backfill of small files
+ * by a third and no scraper looks that often.  Failing to write it is logged
+ * once per streak and never holds up the stream.  A replayed batch adds no
+ * rows: the database had them already.
+ */
+static void
+evstream_publish(struct evstream *s, const struct batch *b, double seconds)
+{
+	struct metrics_now now = { 0 };
+	struct spool_pending p;
+	struct sink_stats st;
+	double wall = evstream_wallclock();
+
+	if (s->metrics_path[0] == '\0')
+		return;
+	if (b != NULL && !sink_replayed(s->sink))
+		metrics_add_batch(&s->metrics, b, seconds, wall);
+	if (b != NULL && s->cfg.once && evstream_now() - s->metrics_at < 1)
+		return;
+	s->metrics_at = evstream_now();
+	sink_get_stats(s->sink, &st);
+	now.copy_bytes = st.copy_bytes;
+	now.reconnects = st.connects > 1 ? st.connects - 1 : 0;
+	if (spool_pending(s->spool_fd, &s->list, evstream_committed, s->ckpt, 0, &p) == 0 &&
+	    p.n > 0) {
+		now.files_pending = p.n;
+		now.lag_seconds = wall - (double)p.oldest_mtime_us / 1e6;
+		if (now.lag_seconds < 0)
+			now.lag_seconds = 0;	/* a clock step, or a file from the future */
+	}
+	now.max_event_time_us = ckpt_max_event_time(s->ckpt);
+	now.watermark_us = evstream_watermark(s, now.max_event_time_us);
+	now.dedupe_entries = dedupe_count(s->dd);
+	now.last_batch = ckpt_last_batch(s->ckpt);
+	if (metrics_write(&s->metrics, &now, s->metrics_path) < 0) {
+		if (!s->metrics.failing++)
+			log_warn("metrics file %s not written; going on without it", s->metrics_path);
+	} else if (s->metrics.failing) {
+		s->metrics.failing = 0;
+		log_info("metrics file %s written again", s->metrics_path);
+	}
 }
 
 /* Commit the batch in hand: database first, then checkpoint, then clean_source. */
@@ -337,7 +500,9 @@ evstream_commit(struct evstream *s, double t0)
 	for (size_t i = 0; i < s->b.nfiles; i++)
 		evstream_clean(s, s->b.files[i]);
 	dedupe_evict(s->dd, evstream_watermark(s, s->b.max_time_us));
+	evstream_warn_rejects(s);
 	evstream_log_batch(s, (evstream_now() - t0) * 1000);
+	evstream_publish(s, &s->b, evstream_now() - t0);
 	return 0;
 }
 
@@ -360,41 +525,80 @@ evstream_in_listing(void *arg, const char *name)
 	return 0;
 }
 
+/* Take a file out of the spool for good, saying why (once: it is gone after this). */
+static void
+evstream_quarantine(struct evstream *s, const char *name, const char *why)
+{
+	if (spool_quarantine(s->spool_fd, name, why) < 0)
+		evstream_file_warn(name, errno, "%s/%s: %s; moving it to quarantine/ failed too, "
+		    "it will be tried again", s->cfg.spool_dir, name, why);
+	else {
+		metrics_add_quarantined(&s->metrics);
+		evstream_file_warn(name, 0, "%s/%s: %s; moved to quarantine/, it will not be "
+		    "retried", s->cfg.spool_dir, name, why);
+	}
+}
+
+/*
+ * Entries with a spool name that are not regular files (a symlink, a FIFO, a
+ * directory...) are never read: csvin would refuse them anyway, and a FIFO
+ * could block a reader.  Quarantined, so each is said once.
+ */
+static void
+evstream_quarantine_odd(struct evstream *s)
+{
+	char why[128];
+	const char *kind;
+
+	for (size_t i = 0; i < s->odd.n; i++) {
+		if ((kind = spool_entry_kind(s->spool_fd, s->odd.names[i])) == NULL)
+			continue;	/* gone, or a regular file by now: the next scan sees it */
+		snprintf(why, sizeof(why), "is %s, not a regular file; never read", kind);
+		evstream_quarantine(s, s->odd.names[i], why);
+	}
+}
+
 /* Read the next files into the batch.  Returns how many were taken. */
 static size_t
 evstream_fill(struct evstream *s)
 {
-	size_t limit = s->cfg.max_files_per_trigger ? (size_t)s->cfg.max_files_per_trigger : SIZE_MAX;
+	size_t i, limit = s->cfg.max_files_per_trigger ? (size_t)s->cfg.max_files_per_trigger :
+	    SIZE_MAX;
 	char err[512];
 
-	for (size_t i = 0; i < s->list.n && s->b.nfiles < limit; i++) {
+	for (i = 0; i < s->list.n && s->b.nfiles < limit; i++) {
 		const char *name = s->list.names[i];
+		s->pending = s->list.n - i;
+		notify_watchdog(&s->notify);	/* a long backfill is not a hang */
 		if (ckpt_is_committed(s->ckpt, name)) {
 			evstream_clean(s, name);	/* committed before a crash, not yet cleaned */
+			continue;
+		}
+		if (!sink_name_storable(name)) {
+			/* A restart knows committed files by the names the database holds. */
+			evstream_quarantine(s, name, "the file name is not valid UTF-8, so the "
+			    "database cannot record it exactly and a restart could load it twice; "
+			    "rename it to load it");
 			continue;
 		}
 		switch (batch_read_file(&s->b, s->csv, s->dd, s->spool_fd, name, err, sizeof(err))) {
 		case BATCH_FILE_OK:
 			break;
 		case BATCH_FILE_QUARANTINE:
-			if (spool_quarantine(s->spool_fd, name, err) < 0)
-				log_warn("%s/%s: %s; moving it to quarantine/ failed too, it will be "
-				    "tried again", s->cfg.spool_dir, name, err);
-			else
-				log_warnx("%s/%s: %s; moved to quarantine/, it will not be retried",
-				    s->cfg.spool_dir, name, err);
+			evstream_quarantine(s, name, err);
 			break;
 		case BATCH_FILE_GONE:
-			log_warnx("%s/%s vanished before it was read; nothing of it was loaded",
-			    s->cfg.spool_dir, name);
+			evstream_file_warn(name, 0, "%s/%s vanished before it was read; nothing "
+			    "of it was loaded", s->cfg.spool_dir, name);
 			break;
 		case BATCH_FILE_RETRY:
 			/* Order matters more than progress: later files wait too. */
-			log_warnx("%s/%s: %s; it and the files after it wait for the next trigger",
-			    s->cfg.spool_dir, name, err);
+			evstream_file_warn(name, 0, "%s/%s: %s; it and the files after it wait "
+			    "for the next trigger", s->cfg.spool_dir, name, err);
 			return s->b.nfiles;
 		}
 	}
+	s->pending = s->list.n - i;
 	return s->b.nfiles;
 }
 
@@ -407,12 +611,13 @@ static int
 evstream_step(struct evstream *s)
 {
 	double t0 = evstream_now();
-	size_t ignored = 0;
 
-	if (spool_scan(s->spool_fd, &s->list, &ignored) < 0) {
+	notify_watchdog(&s->notify);
+	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
 		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
 		return 0;
 	}
+	evstream_quarantine_odd(s);
 	/* Compaction: a name no longer in the spool can never be seen again. */
 	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
 		evstream_save_ckpt(s);
@@ -442,7 +647,7 @@ evstream_loop(struct evstream *s)
 		next += s->cfg.trigger_interval;
 		if (next < evstream_now())
 			next = evstream_now();
-		evstream_sleep_until(next);
+		evstream_sleep_until(s, next);
 	}
 }
 
@@ -450,12 +655,18 @@ static void
 evstream_usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: evstream [-c FILE] [--once] [--OPTION=VALUE ...]\n"
+	    "usage: evstream [-c FILE] [--once] [--OPTION=VALUE ...]\n%s"
 	    "Load the CSV files evgen writes into PostgreSQL, exactly once, in micro-batches:\n"
 	    "every trigger_interval, take at most max_files_per_trigger new files in name\n"
 	    "order, validate each row, drop late events and duplicate event_ids, and commit\n"
 	    "events, rejects and the batch record in one transaction.  SIGTERM/SIGINT finish\n"
-	    "(or roll back) the batch in flight, write the checkpoint and exit 0.\n\n");
+	    "(or roll back) the batch in flight, write the checkpoint and exit 0.\n\n"
+	    "status prints files pending, the last batch, rows by outcome, rejects by reason,\n"
+	    "the watermark and the dedupe set (--json for scripts); exit 0 healthy, 1 stalled\n"
+	    "(a pending file older than stall_triggers triggers, or the database down).\n"
+	    "quarantine list shows each quarantined file, when and why; quarantine requeue\n"
+	    "moves a repaired one back into the spool, unless it was ever committed.\n\n",
+	    ops_usage);
 	cfg_usage(&evstream_table, out);
 	fprintf(out, "\nEnvironment: POSTGRES_HOST POSTGRES_PORT POSTGRES_DB POSTGRES_USER "
 	    "POSTGRES_PASSWORD, then libpq's PG* variables and ~/.pgpass.\n"
@@ -475,31 +686,22 @@ evstream_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Parse the command line; exits on --help, --version and bad usage. */
-static void
+/*
+ * Parse the command line; exits on --help, --version and bad usage.  Returns the
+ * index in argv of a subcommand's first word (argv[i] is NULL for the daemon).
+ */
+static int
 evstream_configure(struct evstream *s, int argc, char **argv)
 {
-	char err[512];
-	int help, version, first, bad = 0;
+	int first = cfg_command_line(&evstream_table, &s->cfg, argc, argv, "evstream",
+	    evstream_usage);
 
-	if (cfg_defaults(&evstream_table, &s->cfg) < 0)
-		exit(EXIT_CONFIG);
-	if (cfg_parse_args(&evstream_table, &s->cfg, argc, argv, &help, &version, &first, err,
-	    sizeof(err)) < 0) {
-		fprintf(stderr, "evstream: %s\n", err);
-		bad = 1;
-	} else if (help || version) {
-		if (help)
-			evstream_usage(stdout);
-		else
-			printf("evstream (evpipe) %s\n", EVPIPE_VERSION);
-	} else if (argv[first] != NULL) {
+	if (argv[first] != NULL && !ops_is_command(argv[first])) {
 		fprintf(stderr, "evstream: unexpected argument '%s' (see --help)\n", argv[first]);
-		bad = 1;
-	} else
-		return;
-	cfg_free(&evstream_table, &s->cfg);
-	exit(bad ? EXIT_CONFIG : 0);
+		cfg_free(&evstream_table, &s->cfg);
+		exit(EXIT_CONFIG);
+	}
+	return first;
 }
 
 /* Start-up in the data's order; each step says what failed and exits. */
@@ -509,6 +711,7 @@ evstream_open(struct evstream *s)
 	char err[512];
 
 	log_open("evstream", (enum log_level)s->cfg.log_level);
+	notify_open(&s->notify);
 	s->spool_fd = open(s->cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->spool_fd < 0) {
 		log_err("bad configuration: spool_dir=%s", s->cfg.spool_dir);
@@ -522,16 +725,26 @@ evstream_open(struct evstream *s)
 		log_errx("bad configuration: %s", err);
 		exit(EXIT_CONFIG);
 	}
+	if (getenv("EVSTREAM_FAILPOINT") != NULL)
+		sink_set_test_hook(s->sink, evstream_sink_hook, NULL);
 	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new()) == NULL)
 		fatal("allocating the reader and the dedupe set");
 	batch_init(&s->b);
+	metrics_init(&s->metrics, evstream_wallclock());
+	if (metrics_path(s->cfg.checkpoint_dir, s->cfg.metrics_file, s->metrics_path,
+	    sizeof(s->metrics_path)) < 0) {
+		log_errx("bad configuration: metrics_file=%s: path too long", s->cfg.metrics_file);
+		exit(EXIT_CONFIG);
+	}
 }
 
 static void
 evstream_close(struct evstream *s)
 {
+	metrics_free(&s->metrics);
 	batch_free(&s->b);
 	spool_list_free(&s->list);
+	spool_list_free(&s->odd);
 	dedupe_free(s->dd);
 	csvin_free(s->csv);
 	sink_free(s->sink);
@@ -540,12 +753,30 @@ evstream_close(struct evstream *s)
 	cfg_free(&evstream_table, &s->cfg);
 }
 
+/* A subcommand (status, quarantine): the daemon's configuration, no daemon. */
+static int
+evstream_ops(struct evstream *s, char **words, int json)
+{
+	const struct ops_config c = { s->cfg.spool_dir, s->cfg.checkpoint_dir, s->cfg.conninfo,
+	    s->cfg.db_schema, s->cfg.metrics_file, s->cfg.trigger_interval,
+	    s->cfg.watermark_delay, s->cfg.stall_triggers };
+	int rc;
+
+	log_open("evstream", (enum log_level)s->cfg.log_level);
+	rc = ops_main(&c, words, json);
+	cfg_free(&evstream_table, &s->cfg);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct evstream s = { 0 };
+	int json = ops_take_json(&argc, argv), first;
 
-	evstream_configure(&s, argc, argv);
+	first = evstream_configure(&s, argc, argv);
+	if (argv[first] != NULL || json)
+		return evstream_ops(&s, argv + first, json);
 	evstream_open(&s);
 	evstream_signals();
 	log_info("starting: spool %s, checkpoint %s (batch %lld, %zu files remembered)",
@@ -562,8 +793,15 @@ main(int argc, char **argv)
 	if (!evstream_stop) {
 		evstream_db_ok(&s);
 		evstream_save_ckpt(&s);
+		evstream_publish(&s, NULL, 0);
+		/* Configuration valid, database answered, checkpoint reconciled: ready. */
+		notify_status(&s.notify, "ready; last batch %lld, waiting for files",
+		    (long long)ckpt_last_batch(s.ckpt));
+		notify_ready(&s.notify);
 		evstream_loop(&s);
+		evstream_publish(&s, NULL, 0);
 	}
+	notify_stopping(&s.notify);
 	log_info("stopping%s", evstream_stop ? " after a signal" : "");
 	evstream_close(&s);
 	return 0;

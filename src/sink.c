@@ -17,6 +17,7 @@
 #define SINK_FETCH	"10000"		/* ids per FETCH: bounds the memory of a restart's reload */
 #define SINK_PG_EPOCH_US INT64_C(946684800000000)	/* 2000-01-01, binary timestamps' zero */
 #define SINK_SCRUB_MIN	4		/* shorter passwords would blank out ordinary words */
+#define SINK_STATUS_TIMEOUT "10s"	/* statement_timeout of the status queries */
 
 /* pg_type OIDs of the binary results we read (fixed since PostgreSQL 7). */
 #define SINK_OID_INT8	20
@@ -26,14 +27,21 @@
 
 #define SINK_EVENT_COLS	"event_id, user_id, event_type, product_id, price, event_time"
 /* uuid, two ints, "purchase", cents, time, five separators and the newline. */
-#define SINK_EVENT_ROW_MAX (SINK_FORMAT_UUID_LEN + 2 * SINK_FORMAT_INT_MAX + 8 + \
-	SINK_FORMAT_CENTS_MAX + SINK_FORMAT_TIME_MAX + 6)
+/*
+ * One event in binary COPY: a field count, then six length-prefixed values (uuid,
+ * int4, text, int4, numeric, timestamptz); the first row carries the header, the
+ * last the trailer.  Binary, because the server then parses no text: its recv
+ * functions take the values as they are stored (see bench/results.md).
+ */
+#define SINK_EVENT_NFIELDS	6
+#define SINK_EVENT_ROW_MAX (SINK_FORMAT_BIN_HEADER_LEN + 2 + SINK_EVENT_NFIELDS * 4 + 16 + 4 + \
+	8 + 4 + SINK_FORMAT_NUMERIC_MAX + 8 + 2)
 
 /* Every statement, with {s} for the quoted schema; expanded once, on first connect. */
 enum sink_sql {
 	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
 	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
-	SQL_IDS_CURSOR, SQL_N
+	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_N
 };
 
 static const char *const sink_sql_tmpl[SQL_N] = {
@@ -41,11 +49,12 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "'evstream_batches']) AS t WHERE to_regclass(quote_ident($1) || '.' || "
 	    "quote_ident(t)) IS NULL",
 	[SQL_BATCH_EXISTS] = "SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $1",
-	[SQL_COPY_EVENTS] = "COPY {s}.events (" SINK_EVENT_COLS ") FROM STDIN",
+	[SQL_COPY_EVENTS] = "COPY {s}.events (" SINK_EVENT_COLS ") FROM STDIN (FORMAT binary)",
 	/* No constraints but NOT NULL: it must take the duplicates the real table refuses. */
 	[SQL_STAGE_CREATE] = "CREATE TEMP TABLE IF NOT EXISTS evstream_stage "
 	    "(LIKE {s}.events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-	[SQL_COPY_STAGE] = "COPY pg_temp.evstream_stage (" SINK_EVENT_COLS ") FROM STDIN",
+	[SQL_COPY_STAGE] = "COPY pg_temp.evstream_stage (" SINK_EVENT_COLS ") FROM STDIN "
+	    "(FORMAT binary)",
 	[SQL_STAGE_MERGE] = "INSERT INTO {s}.events (" SINK_EVENT_COLS ") SELECT " SINK_EVENT_COLS
 	    " FROM pg_temp.evstream_stage ON CONFLICT (event_id) DO NOTHING",
 	[SQL_COPY_REJECTS] = "COPY {s}.event_rejects (batch_id, file, line_no, reason, raw_line) "
@@ -61,6 +70,20 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "AS f(name, ord) ON true WHERE b.batch_id > $1 ORDER BY b.batch_id, f.ord",
 	[SQL_IDS_CURSOR] = "DECLARE evstream_ids NO SCROLL CURSOR FOR "
 	    "SELECT event_id, event_time FROM {s}.events WHERE event_time >= $1",
+	/* For `evstream status`: one pass over the batch log (one row per batch). */
+	[SQL_SUMMARY] = "SELECT count(*)::int8, coalesce(max(batch_id), 0)::int8, "
+	    "coalesce(sum(cardinality(files)), 0)::int8, coalesce(sum(rows_read), 0)::int8, "
+	    "coalesce(sum(written), 0)::int8, coalesce(sum(duplicates), 0)::int8, "
+	    "coalesce(sum(late), 0)::int8, coalesce(sum(rejected), 0)::int8, "
+	    "coalesce(sum(valid - late - duplicates - written), 0)::int8, "
+	    "coalesce(sum(written) FILTER (WHERE committed_at > now() - interval '1 minute'), 0)"
+	    "::int8, coalesce(sum(written) FILTER (WHERE committed_at > now() - "
+	    "interval '1 hour'), 0)::int8, max(committed_at), max(max_event_time), now() "
+	    "FROM {s}.evstream_batches",
+	[SQL_REJECT_REASONS] = "SELECT reason, count(*)::int8 FROM {s}.event_rejects "
+	    "GROUP BY reason",
+	[SQL_FILE_BATCH] = "SELECT batch_id FROM {s}.evstream_batches WHERE $1 = ANY (files) "
+	    "ORDER BY batch_id LIMIT 1",
 };
 
 /* Connection keywords read from the environment, first match wins, before conninfo. */
@@ -82,6 +105,9 @@ struct sink {
 	size_t		 len, cap;
 	int		 nomem;		/* a COPY stopped because buf could not grow */
 	int		 replayed;
+	sink_hook_fn	 hook;		/* test aid, see sink_set_test_hook */
+	void		*hook_arg;
+	struct sink_stats stats;	/* for the metrics; only ever grows */
 	char		 sqlstate[6];
 	char		 err[512];
 	char		 target[256];
@@ -497,6 +523,8 @@ sink_connect(struct sink *s)
 	PQsetNoticeProcessor(s->conn, sink_notice, s);
 	if ((st = sink_sql_build(s)) != SINK_OK || (st = sink_check_tables(s)) != SINK_OK)
 		sink_disconnect(s);
+	else
+		s->stats.connects++;
 	return st;
 }
 
@@ -594,7 +622,8 @@ sink_flush(struct sink *s)
 
 	for (; off < s->len && rc == 1; off += n) {
 		n = s->len - off < SINK_CHUNK ? s->len - off : SINK_CHUNK;
-		rc = PQputCopyData(s->conn, s->buf + off, (int)n);
+		if ((rc = PQputCopyData(s->conn, s->buf + off, (int)n)) == 1)
+			s->stats.copy_bytes += n;
 	}
 	s->len = 0;
 	return rc == 1 ? 0 : -1;
@@ -613,29 +642,42 @@ sink_reserve(struct sink *s, size_t need)
 
 typedef int (*sink_row_fn)(struct sink *s, const struct batch *b, size_t i);
 
+/* A value's length prefix, then the value. */
+static char *
+sink_bin_field(char *p, const void *v, size_t len)
+{
+	p += sink_format_be32(p, (uint32_t)len);
+	memcpy(p, v, len);
+	return p + len;
+}
+
+/* Both COPYs of events send all b->nev rows, so row 0 opens the stream and the last closes it. */
 static int
 sink_row_event(struct sink *s, const struct batch *b, size_t i)
 {
 	const struct event *e = &b->ev[i];
 	const char *type = event_type_names[e->type];
-	size_t tlen = strlen(type);
 	char *p, *start;
+	size_t n;
 
 	if ((p = start = sink_reserve(s, SINK_EVENT_ROW_MAX)) == NULL)
 		return -1;
-	p += sink_format_uuid(p, e->id);
-	*p++ = '\t';
-	p += sink_format_int(p, e->user_id);
-	*p++ = '\t';
-	memcpy(p, type, tlen);
-	p += tlen;
-	*p++ = '\t';
-	p += sink_format_int(p, e->product_id);
-	*p++ = '\t';
-	p += sink_format_cents(p, e->price_cents);
-	*p++ = '\t';
-	p += sink_format_time(p, e->time_us);
-	*p++ = '\n';
+	if (i == 0)
+		p += sink_format_bin_header(p);
+	p += sink_format_be16(p, SINK_EVENT_NFIELDS);
+	p = sink_bin_field(p, e->id, 16);
+	p += sink_format_be32(p, 4);
+	p += sink_format_be32(p, (uint32_t)e->user_id);
+	p = sink_bin_field(p, type, strlen(type));
+	p += sink_format_be32(p, 4);
+	p += sink_format_be32(p, (uint32_t)e->product_id);
+	n = sink_format_numeric_cents(p + 4, e->price_cents);	/* its length goes first */
+	p += sink_format_be32(p, (uint32_t)n);
+	p += n;
+	p += sink_format_be32(p, 8);
+	p += sink_format_bin_time(p, e->time_us);
+	if (i + 1 == b->nev)
+		p += sink_format_be16(p, 0xffff);	/* trailer: field count -1 */
 	s->len += (size_t)(p - start);
 	return 0;
 }
@@ -693,6 +735,22 @@ sink_result(struct sink *s)
 	return keep;
 }
 
+void
+sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg)
+{
+	s->hook = fn;
+	s->hook_arg = arg;
+}
+
+/* Half the rows are out: make sure the server has them, then let the test act. */
+static void
+sink_copy_half(struct sink *s)
+{
+	if (sink_flush(s) == 0)
+		(void)PQflush(s->conn);	/* a failure shows at PQputCopyEnd */
+	s->hook(s->hook_arg, "inside_copy");
+}
+
 /* COPY n rows made by `row`; *rows is what the server says it stored. */
 static int
 sink_copy(struct sink *s, const char *what, const char *sql, const struct batch *b, size_t n,
@@ -710,8 +768,12 @@ sink_copy(struct sink *s, const char *what, const char *sql, const struct batch 
 	PQclear(res);
 	s->len = 0;
 	s->nomem = 0;
-	while (i < n && row(s, b, i) == 0)
-		i++;
+	for (; i < n; i++) {
+		if (i == n / 2 && s->hook != NULL)
+			sink_copy_half(s);
+		if (row(s, b, i) != 0)
+			break;
+	}
 	sent = i == n && sink_flush(s) == 0;
 	/* An error message makes the server abort the COPY instead of committing a part. */
 	(void)PQputCopyEnd(s->conn, sent ? NULL : "evstream: COPY data incomplete");
@@ -935,6 +997,18 @@ sink_replayed(const struct sink *s)
 	return s->replayed;
 }
 
+int
+sink_name_storable(const char *name)
+{
+	size_t len = strlen(name);
+	int n;
+
+	for (size_t i = 0; i < len; i += (size_t)n)
+		if ((n = sink_format_utf8_seq((const uint8_t *)name + i, len - i)) < 0)
+			return 0;
+	return 1;
+}
+
 /* --- readers ------------------------------------------------------------------------- */
 
 int
@@ -1058,4 +1132,95 @@ sink_load_ids_since(struct sink *s, int64_t since_us, sink_id_fn fn, void *arg)
 	if (rc != 0)
 		sink_abort(s);
 	return rc;
+}
+
+void
+sink_get_stats(const struct sink *s, struct sink_stats *out)
+{
+	*out = s->stats;
+}
+
+/* --- for the operator's commands ------------------------------------------------------ */
+
+static int
+sink_summary_batches(struct sink *s, struct sink_summary *out)
+{
+	static const Oid types[] = { SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8,
+	    SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8,
+	    SINK_OID_INT8, SINK_OID_INT8, SINK_OID_TSTZ, SINK_OID_TSTZ, SINK_OID_TSTZ };
+	int64_t *const dst[] = { &out->batches, &out->last_batch, &out->files, &out->rows_read,
+	    &out->written, &out->duplicates, &out->late, &out->invalid, &out->conflict,
+	    &out->written_last_minute, &out->written_last_hour };
+	PGresult *res;
+
+	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_SUMMARY], 0, NULL, types,
+	    14)) == NULL)
+		return -1;
+	for (int i = 0; i < 11; i++)
+		*dst[i] = sink_get_int8(res, 0, i);
+	out->last_commit_us = sink_get_time(res, 0, 11);
+	out->max_event_time_us = sink_get_time(res, 0, 12);
+	out->now_us = sink_get_time(res, 0, 13);
+	PQclear(res);
+	return 0;
+}
+
+/* Reasons are matched by name; a name this build does not know counts in [REJECT_NONE]. */
+static int
+sink_summary_rejects(struct sink *s, struct sink_summary *out)
+{
+	static const Oid types[] = { SINK_OID_TEXT, SINK_OID_INT8 };
+	PGresult *res;
+	int r;
+
+	if ((res = sink_query(s, "SELECT event_rejects", s->sql[SQL_REJECT_REASONS], 0, NULL,
+	    types, 2)) == NULL)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		for (r = REJECT_NREASONS - 1; r > REJECT_NONE; r--)
+			if (strcmp(PQgetvalue(res, i, 0), reject_reason_names[r]) == 0)
+				break;
+		out->rejects[r] += sink_get_int8(res, i, 1);
+	}
+	PQclear(res);
+	return 0;
+}
+
+int
+sink_summary(struct sink *s, struct sink_summary *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->last_commit_us = out->max_event_time_us = out->now_us = EVENT_TIME_NONE;
+	if (sink_ready(s) < 0)
+		return -1;
+	/* One snapshot for both queries; a check that hangs is worse than one that fails. */
+	if (sink_cmd(s, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") < 0 ||
+	    sink_cmd(s, "SET", "SET LOCAL statement_timeout = '" SINK_STATUS_TIMEOUT "'") < 0 ||
+	    sink_summary_batches(s, out) < 0 || sink_summary_rejects(s, out) < 0 ||
+	    sink_cmd(s, "COMMIT", "COMMIT") < 0) {
+		sink_abort(s);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sink_file_batch(struct sink *s, const char *name, int64_t *batch_id)
+{
+	static const Oid types[] = { SINK_OID_INT8 };
+	const char *params[1] = { name };
+	PGresult *res;
+
+	*batch_id = 0;
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_FILE_BATCH], 1, params,
+	    types, 1)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	if (PQntuples(res) == 1)
+		*batch_id = sink_get_int8(res, 0, 0);
+	PQclear(res);
+	return 0;
 }

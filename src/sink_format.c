@@ -5,6 +5,9 @@
 
 #define US_PER_SEC	INT64_C(1000000)
 #define US_PER_DAY	(INT64_C(86400) * US_PER_SEC)
+#define PG_EPOCH_US	INT64_C(946684800000000)	/* 2000-01-01, binary timestamps' zero */
+#define NUMERIC_NBASE	10000
+#define NUMERIC_NEG	0x4000
 
 static const char sink_format_hex[] = "0123456789abcdef";
 
@@ -249,4 +252,49 @@ sink_format_array_elem(char *out, const char *s, size_t len)
 	n += sink_format_text(out + n, s, len, sink_format_esc_array);
 	out[n++] = '"';
 	return n;
+}
+
+size_t
+sink_format_bin_header(char *out)
+{
+	memcpy(out, SINK_FORMAT_BIN_SIGNATURE, 11);
+	sink_format_be32(out + 11, 0);	/* flags: no OIDs */
+	sink_format_be32(out + 15, 0);	/* header extension: none */
+	return SINK_FORMAT_BIN_HEADER_LEN;
+}
+
+size_t
+sink_format_numeric_cents(char *out, int64_t cents)
+{
+	uint64_t a = sink_format_abs(cents), whole = a / 100;
+	uint16_t group[6], digit[6];
+	int ngroup = 0, n = 0, weight;
+
+	for (; whole > 0; whole /= NUMERIC_NBASE)
+		group[ngroup++] = (uint16_t)(whole % NUMERIC_NBASE);
+	for (int i = ngroup - 1; i >= 0; i--)	/* most significant first */
+		digit[n++] = group[i];
+	weight = ngroup - 1;			/* -1: the first digit is the fraction's */
+	digit[n++] = (uint16_t)(a % 100 * 100);	/* .45 is 4500 ten-thousandths */
+	while (n > 0 && digit[n - 1] == 0)
+		n--;
+	if (n == 0)
+		weight = 0;			/* zero: numeric_send's spelling */
+	out += sink_format_be16(out, (uint16_t)n);
+	out += sink_format_be16(out, (uint16_t)(int16_t)weight);
+	out += sink_format_be16(out, n > 0 && cents < 0 ? NUMERIC_NEG : 0);
+	out += sink_format_be16(out, 2);	/* dscale */
+	for (int i = 0; i < n; i++)
+		out += sink_format_be16(out, digit[i]);
+	return 8 + 2 * (size_t)n;
+}
+
+size_t
+sink_format_bin_time(char *out, int64_t us)
+{
+	int64_t pg;
+
+	if (__builtin_sub_overflow(us, PG_EPOCH_US, &pg))
+		pg = INT64_MIN + 1;
+	return sink_format_be64(out, (uint64_t)pg);
 }

@@ -308,3 +308,188 @@ spool_remove(int dirfd, const char *name)
 		return -1;
 	return fsync(dirfd);
 }
+
+/* --- what is waiting, and the quarantine --------------------------------------------- */
+
+int
+spool_pending(int dirfd, const struct spool_list *l, int (*done)(void *arg, const char *name),
+    void *arg, int by_mtime, struct spool_pending *out)
+{
+	struct stat st;
+	int64_t us;
+
+	out->n = 0;
+	out->oldest = NULL;
+	out->oldest_mtime_us = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (done(arg, l->names[i]))
+			continue;
+		if (!by_mtime && out->oldest != NULL) {
+			out->n++;
+			continue;
+		}
+		if (fstatat(dirfd, l->names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;	/* taken since the listing: not waiting */
+			return -1;
+		}
+		us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+		if (out->n++ == 0 || us < out->oldest_mtime_us) {
+			out->oldest_mtime_us = us;
+			out->oldest = l->names[i];
+		}
+	}
+	return 0;
+}
+
+static int
+spool_is_reason_file(const char *name)
+{
+	size_t len = strlen(name), slen = strlen(SPOOL_REASON_SUFFIX);
+
+	return len > slen && strcmp(name + len - slen, SPOOL_REASON_SUFFIX) == 0;
+}
+
+static int
+spool_quarantine_entries(DIR *d, struct spool_list *out)
+{
+	struct dirent *de;
+	int kind;
+
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			return errno ? -1 : 0;
+		if (de->d_name[0] == '.' || spool_is_reason_file(de->d_name))
+			continue;
+		if ((kind = spool_kind(dirfd(d), de)) == -2)
+			return -1;
+		if (kind == 1 && spool_list_add(out, de->d_name) < 0)
+			return -1;
+	}
+}
+
+int
+spool_quarantine_scan(int dirfd, struct spool_list *out)
+{
+	DIR *d;
+	int fd, rc, saved;
+
+	spool_list_clear(out);
+	if ((fd = openat(dirfd, SPOOL_QUARANTINE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -1;	/* nothing was ever quarantined */
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		(void)close(fd);
+		errno = saved;
+		return -1;
+	}
+	rc = spool_quarantine_entries(d, out);
+	saved = errno;
+	(void)closedir(d);	/* read-only: nothing to lose */
+	if (rc < 0) {
+		spool_list_clear(out);
+		errno = saved;
+		return -1;
+	}
+	spool_list_sort(out);
+	return 0;
+}
+
+int
+spool_quarantine_reason(int dirfd, const char *name, char *line, size_t len)
+{
+	char path[NAME_MAX + sizeof(SPOOL_QUARANTINE) + sizeof(SPOOL_REASON_SUFFIX) + 2];
+	ssize_t n;
+	char *nl;
+	int fd, saved;
+
+	if (len == 0 || !spool_component_ok(name) ||
+	    (size_t)snprintf(path, sizeof(path), SPOOL_QUARANTINE "/%s" SPOOL_REASON_SUFFIX,
+	    name) >= sizeof(path)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -1;
+	while ((n = read(fd, line, len - 1)) < 0 && errno == EINTR)
+		;
+	saved = errno;
+	(void)close(fd);	/* read-only: nothing to lose */
+	if (n < 0) {
+		errno = saved;
+		return -1;
+	}
+	line[n] = '\0';
+	if ((nl = strchr(line, '\n')) != NULL)
+		*nl = '\0';
+	return 0;
+}
+
+int
+spool_requeue_name(const char *qname, char *name, size_t len)
+{
+	size_t n = strlen(qname), k = n, slen = strlen(SPOOL_SUFFIX);
+
+	/* "X.csv.3" (spool_move's free name) goes back as "X.csv". */
+	while (k > 0 && qname[k - 1] >= '0' && qname[k - 1] <= '9')
+		k--;
+	if (k < n && k > 0 && qname[k - 1] == '.')
+		n = k - 1;
+	if (!spool_component_ok(qname) || n >= len || n <= slen || qname[0] == '.' ||
+	    memcmp(qname + n - slen, SPOOL_SUFFIX, slen) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(name, qname, n);
+	name[n] = '\0';
+	return 0;
+}
+
+int
+spool_requeue(int dirfd, const char *qname, const char *name)
+{
+	char rname[NAME_MAX + sizeof(SPOOL_REASON_SUFFIX)];
+	int qfd, rc, saved;
+
+	if (!spool_component_ok(qname) || !spool_component_ok(name) ||
+	    (size_t)snprintf(rname, sizeof(rname), "%s" SPOOL_REASON_SUFFIX, qname) >=
+	    sizeof(rname)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((qfd = openat(dirfd, SPOOL_QUARANTINE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0)
+		return -1;
+	/* The spool entry first: once it is durable, the reason file is only a leftover. */
+	rc = spool_rename_noreplace(qfd, qname, dirfd, name);
+	if (rc == 0)
+		rc = fsync(dirfd) == 0 && fsync(qfd) == 0 ? 0 : -1;
+	if (rc == 0 && (unlinkat(qfd, rname, 0) == 0 ? fsync(qfd) : errno == ENOENT ? 0 : -1) < 0)
+		log_warn("%s/%s: cannot remove the reason file (the file is requeued)",
+		    SPOOL_QUARANTINE, rname);
+	saved = errno;
+	(void)close(qfd);	/* a directory: fsync above was the check */
+	errno = saved;
+	return rc;
+}
+
+const char *
+spool_entry_kind(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return NULL;
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG:	return NULL;
+	case S_IFLNK:	return "a symbolic link";
+	case S_IFDIR:	return "a directory";
+	case S_IFIFO:	return "a FIFO";
+	case S_IFSOCK:	return "a socket";
+	case S_IFCHR:	return "a character device";
+	case S_IFBLK:	return "a block device";
+	}
+	return "a special file";
+}

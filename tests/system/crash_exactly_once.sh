@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # kill -9 of evstream at random moments (and at the exact failpoints: before the
-# write, between commit and checkpoint, after the checkpoint), restarted each time,
-# while evgen keeps writing: at the end the set of event_ids in events equals the
-# set evgen wrote, nothing twice, no file left behind.
+# write, inside the COPY with half the rows sent, between commit and checkpoint,
+# after the checkpoint), restarted each time, while evgen keeps writing: at the end
+# the set of event_ids in events equals the set of valid rows evgen wrote, the
+# rejects equal those of a run without crashes, nothing twice, no file left behind.
+# 30 cycles; EVPIPE_LONG=1 (make reliability-report) runs 120.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
-CYCLES=${EVPIPE_CRASH_CYCLES:-30}
+CYCLES=${EVPIPE_CRASH_CYCLES:-$([[ ${EVPIPE_LONG:-0} == 1 ]] && echo 120 || echo 30)}
 
 "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --interval=0.03 --rows_per_file=200 \
-	--duplicate_rate=0.02 --log_level=warning &
+	--duplicate_rate=0.02 --invalid_rate=0.01 --log_level=warning &
 EVGEN_PID=$!
 at_exit "kill $EVGEN_PID 2>/dev/null"
 
-failpoints=(before_write after_commit after_checkpoint)
+failpoints=(before_write inside_copy after_commit after_checkpoint)
 kills=0 fp_hits=0
 for i in $(seq 1 "$CYCLES"); do
 	fp=
-	if ((i % 4 == 0)); then fp=${failpoints[$(( (i / 4) % 3 ))]}; fi
+	if ((i % 4 == 0)); then fp=${failpoints[$(( (i / 4) % ${#failpoints[@]} ))]}; fi
 	EVSTREAM_FAILPOINT=$fp evstream_bg --clean_source=archive --max_files_per_trigger=3 --trigger_interval=0.05
 	if [ -n "$fp" ]; then
 		# the process kills itself at the failpoint; wait for that
@@ -35,9 +38,12 @@ check_eq "evgen_exits_0_on_sigterm" 0 $?
 evstream_once --clean_source=archive --max_files_per_trigger=0
 check "crash_cycles_ran" test $((kills + fp_hits)) -ge "$CYCLES"
 check_eq "failpoints_hit" $((CYCLES / 4)) "$fp_hits"
+for fp in "${failpoints[@]}"; do
+	check "failpoint_${fp}_reached" grep -q "failpoint $fp: killing myself" "$LOG"
+done
 check_eq "no_file_left_in_spool" 0 "$(ls "$SPOOL" | grep -c '\.csv$')"
 check_eq "no_file_quarantined" 0 "$(ls "$SPOOL/quarantine" 2>/dev/null | wc -l)"
-csv_ids "$SPOOL/archive" >"$ST/expected"
+csv_valid_ids "$SPOOL/archive" >"$ST/expected"
 db_ids >"$ST/got"
 check "some_events_flowed" test "$(wc -l <"$ST/expected")" -gt 1000
 check_eq "crash_exactly_once_ids_equal" "$(wc -l <"$ST/expected") 0" "$(wc -l <"$ST/got") $(LC_ALL=C comm -3 "$ST/expected" "$ST/got" | wc -l)"
@@ -45,3 +51,5 @@ check_eq "every_archived_file_in_exactly_one_batch" "$(ls "$SPOOL/archive" | wc 
 	"$(q 'SELECT count(*), count(*) - count(DISTINCT f) FROM evstream_batches, unnest(files) f' | tr '|' ' ')"
 check "reconcile_took_batches_from_database" grep -q 'checkpoint was behind evstream_batches' "$LOG"
 echo "crash test: $kills random kills, $fp_hits failpoint kills, $(wc -l <"$ST/got") events"
+check "reference_run_loads" ref_load "$SPOOL/archive"
+rel_compare crash_kill9_evstream "$CYCLES"

@@ -4,6 +4,7 @@
 # event_id sets still match exactly.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 
 "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --interval=0.05 --rows_per_file=100 --log_level=warning &
@@ -12,12 +13,12 @@ at_exit "kill $EVGEN_PID 2>/dev/null"
 evstream_bg --trigger_interval=0.1 --max_files_per_trigger=2
 at_exit "kill $EVSTREAM_PID 2>/dev/null"
 
-wait_for 20 test "$(q 'SELECT count(*) FROM evstream_batches' 2>/dev/null || echo 0)" -gt 3
+wait_for 20 batches_ge 4
 pg_stop_server; sleep 3; pg_start_server
 wait_for 30 grep -q 'database answers again' "$LOG"
 check "resumed_after_fast_stop" grep -q 'database answers again' "$LOG"
 pg_kill_server; sleep 3; pg_start_server
-wait_for 30 test "$(grep -c 'database answers again' "$LOG")" -ge 2
+wait_for 30 log_count_ge 'database answers again' 2
 check "resumed_after_immediate_stop" test "$(grep -c 'database answers again' "$LOG")" -ge 2
 check "outage_logged_once_per_outage" test "$(grep -c 'database unavailable' "$LOG")" -le 4
 sleep 1
@@ -29,3 +30,4 @@ csv_ids "$SPOOL" >"$ST/expected"
 db_ids >"$ST/got"
 check "events_flowed" test "$(wc -l <"$ST/expected")" -gt 500
 check_eq "outage_exactly_once_ids_equal" "$(wc -l <"$ST/expected") 0" "$(wc -l <"$ST/got") $(LC_ALL=C comm -3 "$ST/expected" "$ST/got" | wc -l)"
+rel_compare db_outage_stop_and_kill 2 "$ST/expected"

@@ -43,6 +43,44 @@ static char check_first_failure[512];
 	fflush(stdout);								\
 } while (0)
 
+/* Scratch directories for tests that need files: under $TMPDIR (the runner gives
+ * each test its own) or /tmp.  check_tmpdir exits 2 if it cannot make one. */
+#include <ftw.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static __attribute__((unused)) char *
+check_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char tmpl[4096];
+
+	if (base == NULL || base[0] == '\0')
+		base = "/tmp";
+	snprintf(tmpl, sizeof(tmpl), "%s/evpipe-unit.XXXXXX", base);
+	if (mkdtemp(tmpl) == NULL) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	return strdup(tmpl);
+}
+
+static int
+check_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* Remove dir and everything below it, and free the name check_tmpdir returned. */
+static __attribute__((unused)) void
+check_rm_rf(char *dir)
+{
+	if (nftw(dir, check_rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		perror(dir);
+	free(dir);
+}
+
 static inline int
 check_exit(void)
 {

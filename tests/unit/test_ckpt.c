@@ -20,37 +20,6 @@
 #include "event.h"
 
 static char *
-tmpdir(void)
-{
-	const char *base = getenv("TMPDIR");
-	char tmpl[4096];
-
-	if (base == NULL || base[0] == '\0')
-		base = "/tmp";
-	snprintf(tmpl, sizeof(tmpl), "%s/test_ckpt.XXXXXX", base);
-	if (mkdtemp(tmpl) == NULL) {
-		perror("mkdtemp");
-		exit(2);
-	}
-	return strdup(tmpl);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static void
-rm_rf(char *dir)
-{
-	if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		perror(dir);
-	free(dir);
-}
-
-static char *
 slurp(const char *dir, const char *name, size_t *len)
 {
 	char path[4096], *buf = malloc(1 << 24);
@@ -117,7 +86,7 @@ static const char *hostile[] = {
 static void
 test_fresh_start_creates_the_directory(void)
 {
-	char *top = tmpdir(), dir[4096], err[512] = "", pid[32];
+	char *top = check_tmpdir(), dir[4096], err[512] = "", pid[32];
 	struct ckpt *c;
 	struct stat st;
 	size_t len;
@@ -127,7 +96,7 @@ test_fresh_start_creates_the_directory(void)
 	c = ckpt_open(dir, err, sizeof(err));
 	CHECK(c != NULL, "%.200s", err);
 	if (c == NULL) {
-		rm_rf(top);
+		check_rm_rf(top);
 		return;
 	}
 	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0750, "mode %o", st.st_mode & 0777);
@@ -142,7 +111,7 @@ test_fresh_start_creates_the_directory(void)
 	c = ckpt_open(dir, err, sizeof(err));
 	CHECK(c != NULL && ckpt_count(c) == 0 && ckpt_last_batch(c) == 0, "reopen: %.200s", err);
 	ckpt_close(c);
-	rm_rf(top);
+	check_rm_rf(top);
 }
 
 static void
@@ -151,15 +120,15 @@ test_format_is_the_documented_one(void)
 	static const char golden[] =
 	    "evpipe-checkpoint 1\nlast_batch 2\nmax_event_time 1700000000000000\n"
 	    "file 1 a%20b.csv\nfile 2 100%25.csv\nend 2 cb404b0f\n";	/* python3 zlib.crc32 */
-	char *dir = tmpdir(), *other = tmpdir(), err[512] = "", *got;
+	char *dir = check_tmpdir(), *other = check_tmpdir(), err[512] = "", *got;
 	char *b1[] = { "a b.csv" }, *b2[] = { "100%.csv" };
 	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
 	size_t len = 0;
 
 	CHECK(c != NULL, "%.200s", err);
 	if (c == NULL) {
-		rm_rf(dir);
-		rm_rf(other);
+		check_rm_rf(dir);
+		check_rm_rf(other);
 		return;
 	}
 	CHECK(ckpt_add_batch(c, 1, b1, 1, 1700000000000000) == 0, "add 1");
@@ -178,8 +147,8 @@ test_format_is_the_documented_one(void)
 		CHECK(ckpt_max_event_time(c) == 1700000000000000, "max");
 		ckpt_close(c);
 	}
-	rm_rf(dir);
-	rm_rf(other);
+	check_rm_rf(dir);
+	check_rm_rf(other);
 }
 
 /* Every byte but NUL and '/', and the longest name a directory can hold. */
@@ -199,7 +168,7 @@ make_extreme_names(char all[256], char longest[256])
 static void
 test_round_trip_hostile_names(void)
 {
-	char *dir = tmpdir(), err[512] = "", all[256], longest[256];
+	char *dir = check_tmpdir(), err[512] = "", all[256], longest[256];
 	char *b3[] = { all, longest };
 	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
 	int missing = 0;
@@ -207,7 +176,7 @@ test_round_trip_hostile_names(void)
 	make_extreme_names(all, longest);
 	CHECK(c != NULL, "%.200s", err);
 	if (c == NULL) {
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	CHECK(strlen(all) == 254 && strlen(longest) == 255, "test names");
@@ -219,7 +188,7 @@ test_round_trip_hostile_names(void)
 	c = ckpt_open(dir, err, sizeof(err));
 	CHECK(c != NULL, "reload: %.200s", err);
 	if (c == NULL) {
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	for (size_t i = 0; i < NHOSTILE; i++)
@@ -234,7 +203,7 @@ test_round_trip_hostile_names(void)
 	CHECK(ckpt_count(c) == 6 && ckpt_is_committed(c, hostile[5]) &&
 	    !ckpt_is_committed(c, hostile[6]), "batch ids after reload");
 	ckpt_close(c);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 /* A checkpoint of a few hostile names, as bytes, for the damage tests. */
@@ -257,14 +226,14 @@ sample_checkpoint(const char *dir, size_t *len)
 static void
 test_truncated_at_every_offset(void)
 {
-	char *dir = tmpdir(), err[512], *good;
+	char *dir = check_tmpdir(), err[512], *good;
 	size_t len = 0, partial = 0, silent = 0, loaded = 0;
 	struct ckpt *c;
 
 	good = sample_checkpoint(dir, &len);
 	CHECK(good != NULL && len > 100, "sample");
 	if (good == NULL) {
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	for (size_t off = 0; off <= len; off++) {
@@ -285,21 +254,21 @@ test_truncated_at_every_offset(void)
 	CHECK(loaded == 1, "the complete file loaded %zu times", loaded);
 	CHECK(silent == 0, "%zu refusals without a line number", silent);
 	free(good);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 static void
 test_flipped_bytes_detected(void)
 {
 	static const unsigned char masks[] = { 1, 2, 4, 8, 16, 32, 64, 128, 0xff };
-	char *dir = tmpdir(), err[512], *good, *bad;
+	char *dir = check_tmpdir(), err[512], *good, *bad;
 	size_t len = 0, accepted = 0, tries = 0;
 	struct ckpt *c;
 
 	good = sample_checkpoint(dir, &len);
 	CHECK(good != NULL, "sample");
 	if (good == NULL || (bad = malloc(len)) == NULL) {
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	for (size_t off = 0; off < len; off++)
@@ -318,7 +287,7 @@ test_flipped_bytes_detected(void)
 	CHECK(accepted == 0, "%zu of %zu damaged files accepted", accepted, tries);
 	free(bad);
 	free(good);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 static void
@@ -347,7 +316,7 @@ test_bad_files_say_what_and_where(void)
 		{ "evpipe-checkpoint 1\nlast_batch 1\nmax_event_time 7\nfile 1 a\r\n", 1,
 		    "line 4: 'a\r' is not" },
 	};
-	char *dir = tmpdir(), err[512];
+	char *dir = check_tmpdir(), err[512];
 	struct ckpt *c;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -366,13 +335,13 @@ test_bad_files_say_what_and_where(void)
 	c = ckpt_open(dir, err, sizeof(err));
 	CHECK(c == NULL && strstr(err, "line 1: the last line is not 'end") != NULL, "'%.200s'", err);
 	ckpt_close(c);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 static void
 test_lock_refuses_a_second_open(void)
 {
-	char *dir = tmpdir(), err[512] = "", want[4300], other[4200];
+	char *dir = check_tmpdir(), err[512] = "", want[4300], other[4200];
 	struct ckpt *c1 = ckpt_open(dir, err, sizeof(err)), *c2;
 	int status = -1;
 	pid_t pid;
@@ -401,13 +370,13 @@ test_lock_refuses_a_second_open(void)
 	c2 = ckpt_open(dir, err, sizeof(err));
 	CHECK(c2 != NULL, "free again after close: %.200s", err);
 	ckpt_close(c2);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 static void
 test_add_batch_rules(void)
 {
-	char *dir = tmpdir(), err[512] = "", toolong[300];
+	char *dir = check_tmpdir(), err[512] = "", toolong[300];
 	char *ok[] = { "a.csv", "b.csv" }, *dup_inside[] = { "c.csv", "c.csv" };
 	char *again[] = { "d.csv", "a.csv" }, *slash[] = { "x/y.csv" }, *empty[] = { "" };
 	char *big[] = { toolong };
@@ -415,7 +384,7 @@ test_add_batch_rules(void)
 
 	CHECK(c != NULL, "%.200s", err);
 	if (c == NULL) {
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	memset(toolong, 'x', 256);
@@ -438,19 +407,19 @@ test_add_batch_rules(void)
 	CHECK(ckpt_add_batch(c, 7, NULL, 0, 300) == 0 && ckpt_max_event_time(c) == 300,
 	    "a batch without files moves the max");
 	ckpt_close(c);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 static void
 test_drop_after(void)
 {
-	char *dir = tmpdir(), err[512] = "", n1[32], n2[32];
+	char *dir = check_tmpdir(), err[512] = "", n1[32], n2[32];
 	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
 	char *files[] = { n1, n2 };
 
 	if (c == NULL) {
 		CHECK(0, "%.200s", err);
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	for (int b = 1; b <= 5; b++) {
@@ -480,7 +449,7 @@ test_drop_after(void)
 	CHECK(c != NULL && ckpt_drop_after(c, 0) == 0 && ckpt_count(c) == 0 &&
 	    ckpt_last_batch(c) == 0, "drop all");
 	ckpt_close(c);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 /* Keep the names with an even number in them. */
@@ -494,13 +463,13 @@ even_only(void *arg, const char *name)
 static void
 test_forget(void)
 {
-	char *dir = tmpdir(), err[512] = "", names[10][24], *files[10];
+	char *dir = check_tmpdir(), err[512] = "", names[10][24], *files[10];
 	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
 	int calls = 0, wrong = 0;
 
 	if (c == NULL) {
 		CHECK(0, "%.200s", err);
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	for (int i = 0; i < 10; i++) {
@@ -516,7 +485,7 @@ test_forget(void)
 	ckpt_close(c);
 	if ((c = ckpt_open(dir, err, sizeof(err))) == NULL) {
 		CHECK(0, "%.200s", err);
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	for (int i = 0; i < 10; i++)
@@ -524,7 +493,7 @@ test_forget(void)
 	CHECK(wrong == 0, "%d names in the wrong state", wrong);
 	CHECK(ckpt_forget(c, even_only, &calls) == 0, "nothing more to forget");
 	ckpt_close(c);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 static double
@@ -540,7 +509,7 @@ static void
 test_100k_names_save_and_load(void)
 {
 	enum { NB = 1000, PER = 100 };
-	char *dir = tmpdir(), err[512] = "", names[PER][96], *files[PER];
+	char *dir = check_tmpdir(), err[512] = "", names[PER][96], *files[PER];
 	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
 	double t0, tadd, tsave, tload;
 	size_t len = 0, wrong = 0;
@@ -548,7 +517,7 @@ test_100k_names_save_and_load(void)
 
 	if (c == NULL) {
 		CHECK(0, "%.200s", err);
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	t0 = now();
@@ -585,13 +554,13 @@ test_100k_names_save_and_load(void)
 	    NB * PER, tadd, tsave, len, tload);
 	CHECK(tsave < 5 && tload < 5, "too slow: save %.2f s, load %.2f s", tsave, tload);
 	ckpt_close(c);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 static void
 test_save_failure_and_stale_temporary(void)
 {
-	char *dir = tmpdir(), err[512] = "", tmp[4096];
+	char *dir = check_tmpdir(), err[512] = "", tmp[4096];
 	char *f[] = { "a.csv" };
 	struct ckpt *c;
 
@@ -601,7 +570,7 @@ test_save_failure_and_stale_temporary(void)
 	c = ckpt_open(dir, err, sizeof(err));
 	CHECK(c != NULL, "open with a stale temporary: %.200s", err);
 	if (c == NULL) {
-		rm_rf(dir);
+		check_rm_rf(dir);
 		return;
 	}
 	CHECK(ckpt_add_batch(c, 1, f, 1, 1) == 0, "add");
@@ -615,7 +584,7 @@ test_save_failure_and_stale_temporary(void)
 	CHECK(ckpt_is_committed(c, "b.csv") && ckpt_last_batch(c) == 2, "memory intact");
 	CHECK(rmdir(tmp) == 0 && ckpt_save(c, err, sizeof(err)) == 0, "then saves: %.200s", err);
 	ckpt_close(c);
-	rm_rf(dir);
+	check_rm_rf(dir);
 }
 
 int

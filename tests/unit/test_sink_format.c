@@ -251,6 +251,61 @@ random_bytes_become_valid_utf8(void)
 	iconv_close(cd);
 }
 
+/* Big-endian 16-bit words of a binary numeric, for comparisons. */
+static size_t
+numeric_words(int64_t cents, int16_t *w)
+{
+	char buf[SINK_FORMAT_NUMERIC_MAX];
+	size_t n = sink_format_numeric_cents(buf, cents);
+
+	for (size_t i = 0; i < n / 2; i++)
+		w[i] = (int16_t)((uint8_t)buf[2 * i] << 8 | (uint8_t)buf[2 * i + 1]);
+	return n;
+}
+
+/* What numeric_send writes for these values (ndigits, weight, sign, dscale, digits). */
+static void
+binary_numeric_matches_numeric_send(void)
+{
+	static const struct { int64_t c; int16_t w[10]; size_t n; } t[] = {
+		{ 0, { 0, 0, 0, 2 }, 8 },
+		{ 5, { 1, -1, 0, 2, 500 }, 10 },			/* 0.05 */
+		{ 100, { 1, 0, 0, 2, 1 }, 10 },				/* 1.00 */
+		{ 12345, { 2, 0, 0, 2, 123, 4500 }, 12 },		/* 123.45 */
+		{ 1000000, { 1, 1, 0, 2, 1 }, 10 },			/* 10000.00 */
+		{ 999999999999, { 4, 2, 0, 2, 99, 9999, 9999, 9900 }, 16 },
+		{ -12345, { 2, 0, 0x4000, 2, 123, 4500 }, 12 },
+		{ INT64_MIN, { 6, 4, 0x4000, 2, 9, 2233, 7203, 6854, 7758, 800 }, 20 },
+	};
+	int16_t w[10];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t n = numeric_words(t[i].c, w);
+		CHECK(n == t[i].n, "%lld: %zu bytes, want %zu", (long long)t[i].c, n, t[i].n);
+		CHECK(n <= SINK_FORMAT_NUMERIC_MAX, "too long");
+		if (n == t[i].n)
+			CHECK(memcmp(w, t[i].w, n) == 0, "%lld: words differ", (long long)t[i].c);
+	}
+}
+
+static void
+binary_time_and_header(void)
+{
+	char b[SINK_FORMAT_BIN_HEADER_LEN];
+	uint64_t v = 0;
+
+	CHECK(sink_format_bin_time(b, 946684800000000) == 8, "length");
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | (uint8_t)b[i];
+	CHECK(v == 0, "2000-01-01 is zero, got %llu", (unsigned long long)v);
+	(void)sink_format_bin_time(b, 946684800000001 + 255);
+	CHECK((uint8_t)b[7] == 0 && (uint8_t)b[6] == 1, "big-endian");
+	(void)sink_format_bin_time(b, INT64_MIN);
+	CHECK((uint8_t)b[0] == 0x80 && (uint8_t)b[7] == 1, "clamped inside -infinity");
+	CHECK(sink_format_bin_header(b) == SINK_FORMAT_BIN_HEADER_LEN, "header length");
+	CHECK(memcmp(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19) == 0, "header bytes");
+}
+
 int
 main(void)
 {
@@ -264,5 +319,7 @@ main(void)
 	RUN(copy_text_escapes_specials);
 	RUN(array_elements_are_quoted);
 	RUN(random_bytes_become_valid_utf8);
+	RUN(binary_numeric_matches_numeric_send);
+	RUN(binary_time_and_header);
 	return check_exit();
 }

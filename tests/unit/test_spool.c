@@ -17,33 +17,20 @@
 static char *
 tmpdir(int *fd)
 {
-	const char *base = getenv("TMPDIR");
-	char tmpl[4096];
+	char *dir = check_tmpdir();
 
-	if (base == NULL || base[0] == '\0')
-		base = "/tmp";
-	snprintf(tmpl, sizeof(tmpl), "%s/test_spool.XXXXXX", base);
-	if (mkdtemp(tmpl) == NULL || (*fd = open(tmpl, O_RDONLY | O_DIRECTORY)) < 0) {
-		perror("tmpdir");
+	if ((*fd = open(dir, O_RDONLY | O_DIRECTORY)) < 0) {
+		perror(dir);
 		exit(2);
 	}
-	return strdup(tmpl);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
+	return dir;
 }
 
 static void
 rm_rf(char *dir, int fd)
 {
 	close(fd);
-	if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		perror(dir);
-	free(dir);
+	check_rm_rf(dir);
 }
 
 static int

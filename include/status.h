@@ -1,0 +1,72 @@
+/*
+ * status — one look at a running (or stopped) evstream, for a person or a
+ * script: what waits in the spool and for how long, what the checkpoint and
+ * the database say was committed, why rows were rejected, and whether all of
+ * this adds up to healthy.
+ *
+ * Sources, read in this order so a file committed during the look is never
+ * counted as pending:
+ *   the spool      spool_scan, then the files the checkpoint does not list,
+ *                  aged by modification time; quarantine/ counted
+ *   the checkpoint ckpt_read: no lock, so the daemon may run
+ *   the database   sink_summary (one read-only snapshot, 10 s timeout)
+ *   the metrics    the file the daemon writes after each batch: the dedupe
+ *                  set's size is known only to the daemon's memory
+ *
+ * Healthy means: the spool and the checkpoint can be read, the database
+ * answers, and no pending file is older than stall_triggers x
+ * trigger_interval.  Anything else is stalled, with one line per problem.
+ */
+#ifndef EVPIPE_STATUS_H
+#define EVPIPE_STATUS_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ops.h"
+#include "sink.h"
+
+#define STATUS_MAX_PROBLEMS 4
+
+struct status_report {
+	const struct ops_config *cfg;
+	double		 now;			/* this machine's clock, seconds since 1970 */
+	double		 stall_after;		/* seconds */
+
+	int		 spool_ok;
+	size_t		 pending, quarantined;
+	char		 oldest[NAME_MAX + 1];	/* "" when nothing is pending */
+	double		 oldest_age;		/* seconds; 0 when nothing is pending */
+
+	int		 ckpt_ok;
+	int64_t		 ckpt_last_batch;
+	int64_t		 ckpt_max_event_time_us;
+	size_t		 ckpt_files;
+
+	int		 db_up;
+	char		 db_target[256];	/* user@host:port/dbname, no password */
+	char		 db_error[512];		/* "" when up */
+	struct sink_summary db;
+
+	int64_t		 max_event_time_us;	/* the database's if it answered, else the checkpoint's */
+	int64_t		 watermark_us;		/* EVENT_TIME_NONE: no event yet */
+
+	char		 metrics_path[PATH_MAX];	/* "" when metrics_file is off */
+	int		 metrics_ok;		/* the file was read */
+	double		 metrics_age;		/* seconds since it was written */
+	double		 dedupe_entries;	/* NaN when unknown */
+
+	int		 healthy;
+	size_t		 nproblems;
+	char		 problem[STATUS_MAX_PROBLEMS][640];
+};
+
+/* Look at everything; never fails: what could not be read becomes a problem. */
+void	status_collect(const struct ops_config *c, struct status_report *r);
+
+void	status_print_text(const struct status_report *r, FILE *out);
+void	status_print_json(const struct status_report *r, FILE *out);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * fuzz_csv — libFuzzer target for the CSV -> event path: csvin (the reader),
+ * validate_row and ts_parse, and batch_read_file (watermark, dedupe, undo).
+ *
+ * The promise under test: whatever bytes a spool file holds, reading it never
+ * crashes, never hangs, never leaks, and every record comes out once, as a row
+ * that validate turns into an event or a reason.  The oracles, beyond the
+ * sanitizers:
+ *
+ *   - Differential reading.  Each input is read five ways that must give the
+ *     same rows, byte for byte, and the same status and message: through
+ *     csvin_read from a real file (the daemon's path), from memory in
+ *     read-size, 1-byte and 7-byte pieces (where read(2) splits a file must not
+ *     matter), and with the quote-free fast path turned off (everything through
+ *     libcsv: the fast path may only be faster).
+ *   - Accepted events round-trip: the UUID prints back as the field (case
+ *     aside), the time formats and parses back to the same instant, and every
+ *     value is in its column's range.
+ *   - ts_parse agrees with a slow reference built on timegm(3) for every field
+ *     it accepts.
+ *   - batch_read_file's counters add up (rows = valid + rejected, valid = late +
+ *     dup + events), a second reading of the same file finds every on-time
+ *     event a duplicate, and a refused file leaves the batch as it was.
+ *
+ * Built with -DCSVIN_SMALL_SIZES (see csvin.h): the reader's sizes scaled down,
+ * so inputs of a few hundred bytes reach the oversized-record paths.  The input
+ * is written to a file in FUZZ_TMPDIR (default /dev/shm when writable, else
+ * TMPDIR, else /tmp), removed at exit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "csvin.h"
+#include "dedupe.h"
+#include "event.h"
+#include "log.h"
+#include "validate.h"
+
+#define FUZZ_NAME	"in.csv"
+#define FUZZ_NVARIANTS	5
+
+struct trace {
+	char	*p;
+	size_t	 len, cap;
+};
+
+struct fuzz {
+	char		 dir[256];
+	int		 dirfd;
+	struct csvin	*rd;
+	struct dedupe	*dd;
+	struct batch	 b;
+	struct trace	 t[FUZZ_NVARIANTS];
+};
+
+/* libFuzzer's entry points take no context: the harness's state is this one struct. */
+static struct fuzz F = { .dirfd = -1 };
+
+#define FUZZ_ASSERT(cond, ...) do {						\
+	if (!(cond)) {								\
+		fprintf(stderr, "fuzz_csv: %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
+		fprintf(stderr, __VA_ARGS__);					\
+		fputc('\n', stderr);						\
+		abort();							\
+	}									\
+} while (0)
+
+/* --- recording rows ------------------------------------------------------------- */
+
+static void
+trace_add(struct trace *t, const void *p, size_t n)
+{
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		while (cap < t->len + n)
+			cap *= 2;
+		FUZZ_ASSERT((t->p = realloc(t->p, cap)) != NULL, "out of memory");
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, p, n);
+	t->len += n;
+}
+
+static void
+trace_num(struct trace *t, int64_t v)
+{
+	trace_add(t, &v, sizeof(v));
+}
+
+static void
+trace_bytes(struct trace *t, const char *s, size_t n)
+{
+	trace_num(t, (int64_t)n);
+	trace_add(t, s, n);
+}
+
+/* --- checks on one row ------------------------------------------------------------ */
+
+static int64_t
+ref_digits(const char *s, int n)
+{
+	int64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/*
+ * The instant s names, computed the slow way (timegm for the calendar), for a
+ * string ts_parse accepted, so its layout is known to be right.
+ */
+static int64_t
+ref_ts(const char *s, size_t len)
+{
+	struct tm tm = { 0 };
+	int64_t us = 0, off = 0;
+	size_t i = 19, nfrac = 0;
+	time_t t;
+
+	tm.tm_year = (int)ref_digits(s, 4) - 1900;
+	tm.tm_mon = (int)ref_digits(s + 5, 2) - 1;
+	tm.tm_mday = (int)ref_digits(s + 8, 2);
+	tm.tm_hour = (int)ref_digits(s + 11, 2);
+	tm.tm_min = (int)ref_digits(s + 14, 2);
+	tm.tm_sec = (int)ref_digits(s + 17, 2);
+	t = timegm(&tm);
+	if (i < len && s[i] == '.')
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, nfrac++)
+			us = us * 10 + (s[i] - '0');
+	for (; nfrac < 6; nfrac++)
+		us *= 10;
+	if (i < len && s[i] != 'Z') {
+		off = ref_digits(s + i + 1, 2) * 3600;
+		if (len - i == 6)
+			off += ref_digits(s + i + 4, 2) * 60;
+		else if (len - i == 5)
+			off += ref_digits(s + i + 3, 2) * 60;
+		if (s[i] == '-')
+			off = -off;
+	}
+	return ((int64_t)t - off) * 1000000 + us;
+}
+
+static void
+check_ts(const char *s, size_t len)
+{
+	char back[32];
+	int64_t us, again;
+	int y;
+
+	if (ts_parse(s, len, &us) != 0)
+		return;
+	FUZZ_ASSERT(us == ref_ts(s, len), "ts_parse('%.*s') = %lld, timegm says %lld",
+	    (int)len, s, (long long)us, (long long)ref_ts(s, len));
+	ts_format(us, back);
+	/* An offset can carry year 1 into year 0, or 9999 into 10000: not accepted. */
+	y = (int)ref_digits(back, 4);
+	if (back[0] == '-' || back[4] != '-' || y < 1)
+		return;
+	FUZZ_ASSERT(ts_parse(back, strlen(back), &again) == 0 && again == us,
+	    "'%.*s' -> %s does not parse back", (int)len, s, back);
+}
+
+static int
+hex_eq(char a, char b)
+{
+	return (a | 0x20) == (b | 0x20);
+}
+
+static void
+check_event(const struct csv_row *row, const struct event *ev)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *id = row->field[COL_EVENT_ID];
+	char text[36];
+	size_t k = 0;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			text[k++] = '-';
+		text[k++] = hex[ev->id[i] >> 4];
+		text[k++] = hex[ev->id[i] & 15];
+	}
+	FUZZ_ASSERT(row->len[COL_EVENT_ID] == 36, "accepted event_id of length %zu",
+	    row->len[COL_EVENT_ID]);
+	for (k = 0; k < 36; k++)
+		FUZZ_ASSERT(hex_eq(text[k], id[k]), "event_id %.36s parsed as %.36s", id, text);
+	FUZZ_ASSERT(ev->user_id > 0 && ev->product_id > 0, "ids %d %d", ev->user_id,
+	    ev->product_id);
+	FUZZ_ASSERT(ev->type <= EVENT_PURCHASE, "type %u", ev->type);
+	FUZZ_ASSERT(ev->price_cents >= 0 && ev->price_cents < INT64_C(1000000000000),
+	    "price %lld cents", (long long)ev->price_cents);
+	FUZZ_ASSERT(ev->time_us != EVENT_TIME_NONE, "time is the empty marker");
+}
+
+static int
+on_row(void *arg, const struct csv_row *row)
+{
+	struct trace *t = arg;
+	struct event ev;
+	enum reject_reason why;
+
+	FUZZ_ASSERT(row->line >= 1 && row->nheader >= EVENT_NCOLS, "line %lld nheader %d",
+	    (long long)row->line, row->nheader);
+	trace_num(t, row->line);
+	trace_num(t, row->nfields);
+	trace_num(t, row->nheader);
+	for (int c = 0; c < EVENT_NCOLS; c++) {
+		FUZZ_ASSERT(row->field[c][row->len[c]] == '\0', "field %d not terminated", c);
+		trace_bytes(t, row->field[c], row->len[c]);
+	}
+	trace_bytes(t, row->raw, row->rawlen);
+	why = validate_row(row, &ev);
+	FUZZ_ASSERT(why < REJECT_LATE, "validate_row gave reason %d", why);
+	trace_num(t, why);
+	if (t != &F.t[0])
+		return 0;	/* the other readings must give the same rows: compared later */
+	if (why == REJECT_NONE)
+		check_event(row, &ev);
+	for (int c = 0; c < EVENT_NCOLS; c++)
+		check_ts(row->field[c], row->len[c]);
+	return 0;
+}
+
+/* --- the five readings -------------------------------------------------------------- */
+
+static void
+trace_end(struct trace *t, enum csvin_status st, const char *err)
+{
+	trace_num(t, st);
+	if (st != CSVIN_OK)
+		trace_bytes(t, err, strlen(err));
+}
+
+static void
+read_file(struct trace *t)
+{
+	char err[512];
+	enum csvin_status st;
+
+	st = csvin_read(F.rd, F.dirfd, FUZZ_NAME, on_row, t, err, sizeof(err));
+	FUZZ_ASSERT(st == CSVIN_OK || st == CSVIN_BAD_HEADER, "csvin_read: %s: %s",
+	    csvin_status_name(st), err);
+	trace_end(t, st, err);
+}
+
+static void
+read_mem(struct trace *t, const uint8_t *data, size_t size, size_t slice)
+{
+	char err[512];
+	enum csvin_status st;
+
+	st = csvin_read_mem(F.rd, FUZZ_NAME, data, size, slice, on_row, t, err, sizeof(err));
+	FUZZ_ASSERT(st == CSVIN_OK || st == CSVIN_BAD_HEADER, "csvin_read_mem: %s: %s",
+	    csvin_status_name(st), err);
+	trace_end(t, st, err);
+}
+
+static void
+write_input(const uint8_t *data, size_t size)
+{
+	int fd = openat(F.dirfd, FUZZ_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t off = 0;
+	ssize_t n;
+
+	FUZZ_ASSERT(fd >= 0, "open %s/%s: %s", F.dir, FUZZ_NAME, strerror(errno));
+	for (; off < size; off += (size_t)n)
+		FUZZ_ASSERT((n = write(fd, data + off, size - off)) > 0, "write: %s",
+		    strerror(errno));
+	FUZZ_ASSERT(close(fd) == 0, "close: %s", strerror(errno));
+}
+
+static uint64_t
+fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static void
+compare_traces(void)
+{
+	static const char *const how[FUZZ_NVARIANTS] = {
+		"file", "memory, read-size pieces", "memory, 1-byte pieces",
+		"memory, 7-byte pieces", "memory, libcsv only",
+	};
+
+	for (int v = 1; v < FUZZ_NVARIANTS; v++) {
+		size_t n = F.t[0].len < F.t[v].len ? F.t[0].len : F.t[v].len, at = 0;
+		if (F.t[0].len == F.t[v].len && memcmp(F.t[0].p, F.t[v].p, n) == 0)
+			continue;
+		while (at < n && F.t[0].p[at] == F.t[v].p[at])
+			at++;
+		FUZZ_ASSERT(0, "reading '%s' differs from reading '%s' at trace byte %zu "
+		    "(lengths %zu, %zu)", how[v], how[0], at, F.t[0].len, F.t[v].len);
+	}
+}
+
+/* --- the batch ---------------------------------------------------------------------- */
+
+static enum batch_file_status
+batch_once(int64_t watermark, char *err, size_t errlen)
+{
+	batch_reset(&F.b);
+	F.b.id = 1;
+	F.b.watermark_us = watermark;
+	return batch_read_file(&F.b, F.rd, F.dd, F.dirfd, FUZZ_NAME, err, errlen);
+}
+
+static void
+check_batch(uint64_t h)
+{
+	int64_t watermark = h & 2 ? EVENT_TIME_NONE : INT64_C(1767225600000000);
+	enum batch_file_status st;
+	struct batch_counts n;
+	size_t nev;
+	char err[512];
+
+	dedupe_clear(F.dd);
+	st = batch_once(watermark, err, sizeof(err));
+	FUZZ_ASSERT(st == BATCH_FILE_OK || st == BATCH_FILE_QUARANTINE, "batch_read_file: %d: %s",
+	    st, err);
+	if (st != BATCH_FILE_OK) {
+		FUZZ_ASSERT(F.b.nfiles == 0 && F.b.nev == 0 && F.b.nrej == 0 && F.b.n.rows == 0 &&
+		    dedupe_count(F.dd) == 0, "a refused file left rows in the batch");
+		return;
+	}
+	n = F.b.n;
+	nev = F.b.nev;
+	FUZZ_ASSERT(n.rows == n.valid + n.rejected && n.valid == n.late + n.dup + (int64_t)nev &&
+	    F.b.nrej == (size_t)(n.rejected + n.late) && dedupe_count(F.dd) == nev,
+	    "counters: rows %lld valid %lld rejected %lld late %lld dup %lld events %zu",
+	    (long long)n.rows, (long long)n.valid, (long long)n.rejected, (long long)n.late,
+	    (long long)n.dup, nev);
+	/* The same file again: every event it had is now a duplicate. */
+	FUZZ_ASSERT(batch_once(watermark, err, sizeof(err)) == BATCH_FILE_OK, "second read: %s",
+	    err);
+	FUZZ_ASSERT(F.b.nev == 0 && F.b.n.dup == n.dup + (int64_t)nev && F.b.n.rows == n.rows,
+	    "second read: %zu events, %lld duplicates (first: %zu events, %lld duplicates)",
+	    F.b.nev, (long long)F.b.n.dup, nev, (long long)n.dup);
+}
+
+/* --- libFuzzer ---------------------------------------------------------------------- */
+
+static void
+fuzz_cleanup(void)
+{
+	if (F.dirfd >= 0) {
+		(void)unlinkat(F.dirfd, FUZZ_NAME, 0);
+		(void)close(F.dirfd);
+		(void)rmdir(F.dir);
+	}
+	batch_free(&F.b);
+	csvin_free(F.rd);
+	dedupe_free(F.dd);
+	for (int v = 0; v < FUZZ_NVARIANTS; v++)
+		free(F.t[v].p);
+}
+
+static const char *
+fuzz_tmp_base(void)
+{
+	const char *d = getenv("FUZZ_TMPDIR");
+
+	if (d != NULL && *d != '\0')
+		return d;
+	if (access("/dev/shm", W_OK | X_OK) == 0)
+		return "/dev/shm";	/* tmpfs: a write per input costs no disk */
+	d = getenv("TMPDIR");
+	return d != NULL && *d != '\0' ? d : "/tmp";
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	log_open("fuzz_csv", LOG_LVL_ERROR);	/* the reader's warnings would drown the stats */
+	snprintf(F.dir, sizeof(F.dir), "%s/fuzz_csv.XXXXXX", fuzz_tmp_base());
+	FUZZ_ASSERT(mkdtemp(F.dir) != NULL, "mkdtemp %s: %s", F.dir, strerror(errno));
+	FUZZ_ASSERT((F.dirfd = open(F.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0, "open %s",
+	    F.dir);
+	FUZZ_ASSERT((F.rd = csvin_new()) != NULL && (F.dd = dedupe_new()) != NULL, "out of memory");
+	batch_init(&F.b);
+	atexit(fuzz_cleanup);
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint64_t h = fnv(data, size);
+
+	/* One bound per input, the same for every reading: the default, or a small one. */
+	csvin_set_max_record(F.rd, h & 1 ? CSVIN_MAX_RECORD :
+	    CSVIN_MIN_RECORD + (size_t)(h >> 8) % (CSVIN_MAX_RECORD - CSVIN_MIN_RECORD));
+	for (int v = 0; v < FUZZ_NVARIANTS; v++)
+		F.t[v].len = 0;
+	write_input(data, size);
+	csvin_set_fast_path(F.rd, 1);
+	read_file(&F.t[0]);
+	read_mem(&F.t[1], data, size, 0);
+	read_mem(&F.t[2], data, size, 1);
+	read_mem(&F.t[3], data, size, 7);
+	csvin_set_fast_path(F.rd, 0);
+	read_mem(&F.t[4], data, size, 0);
+	csvin_set_fast_path(F.rd, 1);
+	compare_traces();
+	check_batch(h);
+	return 0;
+}
