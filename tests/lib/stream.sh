@@ -11,6 +11,9 @@
 #                             (for streams evgen wrote without invalid rows)
 #   db_ids                    sorted event_ids in events
 #   wait_for SECONDS CMD...   poll CMD every 0.2 s until it succeeds
+#   rows_by_reason FILE...    "reason count" for each invalid kind evgen makes, then
+#                             "invalid N" and "valid N", sorted: an awk classifier
+#                             written independently of src/validate.c
 source "$EVPIPE_ROOT/tests/lib/pg.sh"
 
 stream_setup() {
@@ -54,4 +57,17 @@ wait_for() {
 		((SECONDS < until)) || return 1
 		sleep 0.2
 	done
+}
+
+rows_by_reason() {
+	awk -F, 'FNR == 1 { next }
+		NF != 6 { r["column_count"]++; next }
+		$1 == "" { r["event_id"]++; next }
+		$2 ~ /^u/ { r["user_id"]++; next }
+		$3 == "click" { r["event_type"]++; next }
+		$5 ~ /^-/ { r["price"]++; next }
+		$6 ~ /^....-13-/ { r["event_time"]++; next }
+		{ ok++ }
+		END { for (k in r) { print k, r[k]; n += r[k] } print "invalid", n + 0; print "valid", ok + 0 }' "$@" |
+		LC_ALL=C sort
 }
