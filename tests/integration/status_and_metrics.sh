@@ -96,9 +96,11 @@ at_exit "kill $EVSTREAM_PID 2>/dev/null"
 	--duplicate_rate=0.05 --log_level=warning &
 EVGEN_PID=$!
 at_exit "kill $EVGEN_PID 2>/dev/null"
-wait_for 20 test "$(metric evpipe_batches_total 2>/dev/null || echo 0)" -ge 3
+# A predicate, so wait_for polls the file (it expands its arguments only once).
+batches_metric_ge() { local n; n=$(metric evpipe_batches_total 2>/dev/null); ((${n:-0} >= $1)); }
+wait_for 20 batches_metric_ge 3
 cp "$PROM" "$ST/scrape1"
-wait_for 20 test "$(metric evpipe_batches_total 2>/dev/null || echo 0)" -ge "$(($(metric evpipe_batches_total "$ST/scrape1") + 3))"
+wait_for 20 batches_metric_ge "$(($(metric evpipe_batches_total "$ST/scrape1") + 3))"
 printf '%s\nx\n' 'event_id,nothing' >"$SPOOL/events_zz_daemon_quarantine.csv"
 kill "$EVGEN_PID"; wait "$EVGEN_PID"
 drained() { [[ $(evs status --json 2>/dev/null | jq .spool.files_pending) == 0 ]] &&
