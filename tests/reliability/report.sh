@@ -49,7 +49,8 @@ R=$EVPIPE_RELIABILITY_DIR
 sum() { # FILE COLUMN: the column's sum over the file's lines ("n/a" if not numeric)
 	awk -F'\t' -v c="$2" '{ if ($c ~ /^[0-9]+$/) s += $c; else na = 1 } END { print na ? "n/a" : s + 0 }' "$1"
 }
-fmt() { [[ $1 =~ ^[0-9]+$ ]] && printf "%'d" "$1" || printf '%s' "$1"; }
+# Thousands separated by commas, whatever the locale ("%'d" needs one that has them).
+fmt() { [[ $1 =~ ^[0-9]+$ ]] && sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1" | tr -d '\n' || printf '%s' "$1"; }
 {
 	echo "# Reliability figures"
 	echo
@@ -62,9 +63,11 @@ fmt() { [[ $1 =~ ^[0-9]+$ ]] && printf "%'d" "$1" || printf '%s' "$1"; }
 	echo "invalid one in \`event_rejects\` with its reason, whatever happens to the processes, the"
 	echo "database or the input.  *Produced* counts the distinct valid event_ids in the files (a"
 	echo "regular expression over the CSV, not evstream's validator, where the stream has no late"
-	echo "rows; else a clean reference run over the same files).  *Lost* = expected event_ids or"
-	echo "rejects (file, line, reason) missing; *duplicated* = event_ids or rejects stored twice plus"
-	echo "files committed by two batches."
+	echo "rows; else a clean reference run over the same files; in the soak, whose files are deleted"
+	echo "once loaded, evgen's own count of rows less the rows it repeated).  *Lost* = expected"
+	echo "event_ids or rejects (file, line, reason) missing (in the soak: neither in \`events\` nor"
+	echo "rejected as late); *duplicated* = event_ids or rejects stored twice plus files committed by"
+	echo "two batches."
 	echo
 	echo "| scenario | what happens | runs | events produced | events in \`events\` | rejects | lost | duplicated |"
 	echo "|---|---|--:|--:|--:|--:|--:|--:|"

@@ -11,6 +11,8 @@
 #   soak_kept_up         the spool drains within 30 s of evgen stopping
 #   soak_rows_accounted  events + duplicates + late == rows evgen wrote, nothing in
 #                        event_rejects but late rows (evgen writes no invalid ones here)
+#   soak_every_event_kept_once  each distinct event_id evgen wrote is in events or
+#                        rejected as late; no file in two batches
 # Prints "soak: seconds=N rows=N rss_kb start=N max=N end=N first_half_max=N
 # second_half_max=N samples=N" and records it for tests/RELIABILITY.md.
 set -u
@@ -68,7 +70,10 @@ read -r n start max last first second < <(awk '
 		}
 		print NR, v[1], max, v[NR], a, b
 	}' "$ST/rss")
-rows=$(sed -n 's/.* rows=\([0-9]*\) duplicates=.*/\1/p' "$ST/evgen.log" | awk '{ s += $1 } END { print s + 0 }')
+# evgen's own counts: rows written, and how many of them repeat an earlier row whole.
+evgen_sum() { sed -n "s/.* $1=\([0-9]*\) .*/\1/p" "$ST/evgen.log" | awk '{ s += $1 } END { print s + 0 }'; }
+rows=$(evgen_sum rows)
+produced=$((rows - $(evgen_sum duplicates)))
 echo "soak: seconds=$SECS rows=$rows rss_kb start=$start max=$max end=$last first_half_max=$first" \
 	"second_half_max=$second samples=$n"
 check "soak_sampled_every_second" test "$n" -ge $((SECS * 9 / 10))
@@ -82,8 +87,13 @@ check_eq "soak_rows_accounted" "$rows" \
 	"$(q 'SELECT (SELECT count(*) FROM events) + sum(duplicates) + sum(late) FROM evstream_batches')"
 check_eq "soak_rows_read_equal_written" "$rows" "$(q 'SELECT sum(rows_read) FROM evstream_batches')"
 check_eq "soak_only_late_rejects" 0 "$(q "SELECT count(*) FROM event_rejects WHERE reason <> 'late'")"
-rel_record soak 1 "$rows" "$(q 'SELECT count(*) FROM events')" \
-	"$(q 'SELECT count(*) FROM event_rejects')" \
-	"$((rows - $(q 'SELECT (SELECT count(*) FROM events) + sum(duplicates) + sum(late) FROM evstream_batches')))" 0
+# Every distinct event evgen produced is in events or rejected as late (by event_id, so
+# an event wrongly dropped as a duplicate counts as lost); no file committed twice.
+kept=$(q "SELECT count(*) FROM (SELECT event_id::text FROM events UNION
+	SELECT split_part(raw_line, ',', 1) FROM event_rejects WHERE reason = 'late') u")
+twice=$(q 'SELECT count(*) - count(DISTINCT f) FROM evstream_batches, unnest(files) f')
+check_eq "soak_every_event_kept_once" "$produced 0" "$kept $twice"
+rel_record soak 1 "$produced" "$(q 'SELECT count(*) FROM events')" \
+	"$(q 'SELECT count(*) FROM event_rejects')" "$((produced - kept))" "$twice"
 printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SECS" "$rows" "$start" "$max" "$last" "$first" "$second" "$n" \
 	>"$REL_DIR/soak_rss.tsv" 2>/dev/null || true
