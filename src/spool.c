@@ -95,50 +95,44 @@ spool_kind(int dirfd, const struct dirent *de)
 	return S_ISREG(st.st_mode) ? 1 : 0;
 }
 
+/*
+ * Read the directory fd (taken: closed here whatever happens) into out: the
+ * regular files whose names want() accepts, sorted.  Accepted entries of any
+ * other kind are counted in *nskipped and, if skipped is not NULL, listed there.
+ * The caller passes the lists empty and the count zero.
+ */
 static int
-spool_read_entries(DIR *d, struct spool_list *out, struct spool_list *skipped, size_t *nskipped)
+spool_read_dir(int fd, int (*want)(const char *), struct spool_list *out,
+    struct spool_list *skipped, size_t *nskipped)
 {
 	struct dirent *de;
-	int kind;
-
-	for (;;) {
-		errno = 0;
-		if ((de = readdir(d)) == NULL)
-			return errno ? -1 : 0;
-		if (!spool_is_candidate(de->d_name))
-			continue;
-		if ((kind = spool_kind(dirfd(d), de)) == -2)
-			return -1;
-		if (kind == 1 && spool_list_add(out, de->d_name) < 0)
-			return -1;
-		if (kind == 0) {
-			(*nskipped)++;
-			if (skipped != NULL && spool_list_add(skipped, de->d_name) < 0)
-				return -1;
-		}
-	}
-}
-
-static int
-spool_scan_into(int dirfd, struct spool_list *out, struct spool_list *skipped, size_t *nskipped)
-{
 	DIR *d;
-	int fd, rc, saved;
+	int kind, rc = -1, saved;
 
-	spool_list_clear(out);
-	if (skipped != NULL)
-		spool_list_clear(skipped);
-	*nskipped = 0;
-	/* A descriptor of our own: readdir must not move the caller's offset. */
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
 	if ((d = fdopendir(fd)) == NULL) {
 		saved = errno;
 		(void)close(fd);
 		errno = saved;
 		return -1;
 	}
-	rc = spool_read_entries(d, out, skipped, nskipped);
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			rc = errno ? -1 : 0;
+			break;
+		}
+		if (!want(de->d_name))
+			continue;
+		if ((kind = spool_kind(dirfd(d), de)) == -2)
+			break;
+		if (kind == 1 && spool_list_add(out, de->d_name) < 0)
+			break;
+		if (kind == 0) {
+			(*nskipped)++;
+			if (skipped != NULL && spool_list_add(skipped, de->d_name) < 0)
+				break;
+		}
+	}
 	saved = errno;
 	(void)closedir(d);	/* read-only: nothing to lose */
 	if (rc < 0) {
@@ -152,6 +146,21 @@ spool_scan_into(int dirfd, struct spool_list *out, struct spool_list *skipped, s
 	if (skipped != NULL)
 		spool_list_sort(skipped);
 	return 0;
+}
+
+static int
+spool_scan_into(int dirfd, struct spool_list *out, struct spool_list *skipped, size_t *nskipped)
+{
+	int fd;
+
+	spool_list_clear(out);
+	if (skipped != NULL)
+		spool_list_clear(skipped);
+	*nskipped = 0;
+	/* A descriptor of our own: readdir must not move the caller's offset. */
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	return spool_read_dir(fd, spool_is_candidate, out, skipped, nskipped);
 }
 
 int
@@ -350,51 +359,24 @@ spool_is_reason_file(const char *name)
 	return len > slen && strcmp(name + len - slen, SPOOL_REASON_SUFFIX) == 0;
 }
 
+/* A quarantined file: not hidden, not the .reason file written beside it. */
 static int
-spool_quarantine_entries(DIR *d, struct spool_list *out)
+spool_is_quarantined(const char *name)
 {
-	struct dirent *de;
-	int kind;
-
-	for (;;) {
-		errno = 0;
-		if ((de = readdir(d)) == NULL)
-			return errno ? -1 : 0;
-		if (de->d_name[0] == '.' || spool_is_reason_file(de->d_name))
-			continue;
-		if ((kind = spool_kind(dirfd(d), de)) == -2)
-			return -1;
-		if (kind == 1 && spool_list_add(out, de->d_name) < 0)
-			return -1;
-	}
+	return name[0] != '.' && !spool_is_reason_file(name);
 }
 
 int
 spool_quarantine_scan(int dirfd, struct spool_list *out)
 {
-	DIR *d;
-	int fd, rc, saved;
+	size_t others = 0;
+	int fd;
 
 	spool_list_clear(out);
 	if ((fd = openat(dirfd, SPOOL_QUARANTINE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) < 0)
 		return errno == ENOENT ? 0 : -1;	/* nothing was ever quarantined */
-	if ((d = fdopendir(fd)) == NULL) {
-		saved = errno;
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	rc = spool_quarantine_entries(d, out);
-	saved = errno;
-	(void)closedir(d);	/* read-only: nothing to lose */
-	if (rc < 0) {
-		spool_list_clear(out);
-		errno = saved;
-		return -1;
-	}
-	spool_list_sort(out);
-	return 0;
+	return spool_read_dir(fd, spool_is_quarantined, out, NULL, &others);
 }
 
 int
