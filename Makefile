@@ -121,9 +121,10 @@ $(FUZZBUILD)/%.o: src/%.c $(wildcard include/*.h) | $(FUZZBUILD)
 		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -c $< -o $@
 $(FUZZBUILD)/libfuzz.a: $(FUZZ_MODS:%=$(FUZZBUILD)/%.o)
 	$(AR) rcs $@ $^
-$(SANBUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZBUILD)/libfuzz.a
+$(SANBUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZBUILD)/libfuzz.a
 	$(FUZZ_CC) $(CPPFLAGS) -DCSVIN_SMALL_SIZES $(PKG_CFLAGS) $(FUZZ_WARN) -O1 -g \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $^ $(PKG_LIBS) -o $@
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(filter-out %.h,$^) \
+		$(PKG_LIBS) -o $@
 test: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@EVPIPE_BIN=$(SANBUILD) bash tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -31,6 +31,9 @@
 #include "ckpt.h"
 #include "log.h"
 
+#define FUZZ_TARGET	"fuzz_ckpt"
+#include "fuzz.h"
+
 #define FUZZ_FILE	"checkpoint"
 #define FUZZ_ALL_PREFIXES 512	/* inputs up to this size: every prefix is tried */
 
@@ -45,15 +48,6 @@ struct fuzz {
 
 /* libFuzzer's entry points take no context: the harness's state is this one struct. */
 static struct fuzz F = { .dirfd = -1 };
-
-#define FUZZ_ASSERT(cond, ...) do {						\
-	if (!(cond)) {								\
-		fprintf(stderr, "fuzz_ckpt: %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
-		fprintf(stderr, __VA_ARGS__);					\
-		fputc('\n', stderr);						\
-		abort();							\
-	}									\
-} while (0)
 
 /* CRC-32/IEEE, bit by bit: an independent spelling of the one ckpt.c uses. */
 static uint32_t
@@ -76,20 +70,6 @@ grow(char **p, size_t *cap, size_t need)
 		return;
 	FUZZ_ASSERT((*p = realloc(*p, need)) != NULL, "out of memory");
 	*cap = need;
-}
-
-static void
-put_file(const char *data, size_t size)
-{
-	int fd = openat(F.dirfd, FUZZ_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t off = 0;
-	ssize_t n;
-
-	FUZZ_ASSERT(fd >= 0, "open: %s", strerror(errno));
-	for (; off < size; off += (size_t)n)
-		FUZZ_ASSERT((n = write(fd, data + off, size - off)) > 0, "write: %s",
-		    strerror(errno));
-	FUZZ_ASSERT(close(fd) == 0, "close: %s", strerror(errno));
 }
 
 static size_t
@@ -130,7 +110,7 @@ try_load(const char *data, size_t size)
 	char err[1024];
 	struct ckpt *c;
 
-	put_file(data, size);
+	fuzz_write_file(F.dirfd, FUZZ_FILE, data, size);
 	errno = 0;
 	if ((c = ckpt_open(F.dir, err, sizeof(err))) == NULL) {
 		check_refusal(err, errno);
@@ -193,19 +173,6 @@ fuzz_cleanup(void)
 	free(F.back);
 }
 
-static const char *
-fuzz_tmp_base(void)
-{
-	const char *d = getenv("FUZZ_TMPDIR");
-
-	if (d != NULL && *d != '\0')
-		return d;
-	if (access("/dev/shm", W_OK | X_OK) == 0)
-		return "/dev/shm";	/* tmpfs: the fsyncs of ckpt_save cost nothing */
-	d = getenv("TMPDIR");
-	return d != NULL && *d != '\0' ? d : "/tmp";
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -215,10 +182,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	log_open("fuzz_ckpt", LOG_LVL_ERROR);
-	snprintf(F.dir, sizeof(F.dir), "%s/fuzz_ckpt.XXXXXX", fuzz_tmp_base());
-	FUZZ_ASSERT(mkdtemp(F.dir) != NULL, "mkdtemp %s: %s", F.dir, strerror(errno));
-	FUZZ_ASSERT((F.dirfd = open(F.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0, "open %s",
-	    F.dir);
+	F.dirfd = fuzz_scratch_dir(F.dir, sizeof(F.dir));
 	atexit(fuzz_cleanup);
 	return 0;
 }

@@ -43,6 +43,9 @@
 #include "log.h"
 #include "validate.h"
 
+#define FUZZ_TARGET	"fuzz_csv"
+#include "fuzz.h"
+
 #define FUZZ_NAME	"in.csv"
 #define FUZZ_NVARIANTS	5
 
@@ -62,15 +65,6 @@ struct fuzz {
 
 /* libFuzzer's entry points take no context: the harness's state is this one struct. */
 static struct fuzz F = { .dirfd = -1 };
-
-#define FUZZ_ASSERT(cond, ...) do {						\
-	if (!(cond)) {								\
-		fprintf(stderr, "fuzz_csv: %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
-		fprintf(stderr, __VA_ARGS__);					\
-		fputc('\n', stderr);						\
-		abort();							\
-	}									\
-} while (0)
 
 /* --- recording rows ------------------------------------------------------------- */
 
@@ -264,20 +258,6 @@ read_mem(struct trace *t, const uint8_t *data, size_t size, size_t slice)
 	trace_end(t, st, err);
 }
 
-static void
-write_input(const uint8_t *data, size_t size)
-{
-	int fd = openat(F.dirfd, FUZZ_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t off = 0;
-	ssize_t n;
-
-	FUZZ_ASSERT(fd >= 0, "open %s/%s: %s", F.dir, FUZZ_NAME, strerror(errno));
-	for (; off < size; off += (size_t)n)
-		FUZZ_ASSERT((n = write(fd, data + off, size - off)) > 0, "write: %s",
-		    strerror(errno));
-	FUZZ_ASSERT(close(fd) == 0, "close: %s", strerror(errno));
-}
-
 static uint64_t
 fnv(const uint8_t *p, size_t n)
 {
@@ -368,19 +348,6 @@ fuzz_cleanup(void)
 		free(F.t[v].p);
 }
 
-static const char *
-fuzz_tmp_base(void)
-{
-	const char *d = getenv("FUZZ_TMPDIR");
-
-	if (d != NULL && *d != '\0')
-		return d;
-	if (access("/dev/shm", W_OK | X_OK) == 0)
-		return "/dev/shm";	/* tmpfs: a write per input costs no disk */
-	d = getenv("TMPDIR");
-	return d != NULL && *d != '\0' ? d : "/tmp";
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -390,10 +357,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	log_open("fuzz_csv", LOG_LVL_ERROR);	/* the reader's warnings would drown the stats */
-	snprintf(F.dir, sizeof(F.dir), "%s/fuzz_csv.XXXXXX", fuzz_tmp_base());
-	FUZZ_ASSERT(mkdtemp(F.dir) != NULL, "mkdtemp %s: %s", F.dir, strerror(errno));
-	FUZZ_ASSERT((F.dirfd = open(F.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0, "open %s",
-	    F.dir);
+	F.dirfd = fuzz_scratch_dir(F.dir, sizeof(F.dir));
 	FUZZ_ASSERT((F.rd = csvin_new()) != NULL && (F.dd = dedupe_new()) != NULL, "out of memory");
 	batch_init(&F.b);
 	atexit(fuzz_cleanup);
@@ -410,7 +374,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    CSVIN_MIN_RECORD + (size_t)(h >> 8) % (CSVIN_MAX_RECORD - CSVIN_MIN_RECORD));
 	for (int v = 0; v < FUZZ_NVARIANTS; v++)
 		F.t[v].len = 0;
-	write_input(data, size);
+	fuzz_write_file(F.dirfd, FUZZ_NAME, data, size);
 	csvin_set_fast_path(F.rd, 1);
 	read_file(&F.t[0]);
 	read_mem(&F.t[1], data, size, 0);
