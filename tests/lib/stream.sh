@@ -51,14 +51,6 @@ csv_ids() {
 
 db_ids() { q "SELECT event_id FROM events" | LC_ALL=C sort; }
 
-wait_for() {
-	local until=$((SECONDS + $1)); shift
-	until "$@"; do
-		((SECONDS < until)) || return 1
-		sleep 0.2
-	done
-}
-
 rows_by_reason() {
 	awk -F, 'FNR == 1 { next }
 		NF != 6 { r["column_count"]++; next }

@@ -16,6 +16,9 @@
 #                               a 755 per-test root, so a test may drop to `nobody`.
 #   at_exit 'CMD ...'           run CMD at exit (a string, eval'ed as trap does), last
 #                               registered first, so daemons stop before their database.
+#   wait_for SECS CMD [ARG...]  run CMD until it exits 0 (then 0) or SECS pass (then 1),
+#                               every WAIT_FOR_INTERVAL seconds (0.2).  The arguments are
+#                               expanded once: to poll a query, pass a function.
 #
 # Cleanup: testlib owns the EXIT trap, and turns SIGINT/SIGTERM/SIGHUP into a normal
 # exit so the hooks run when the runner times a test out.  Register cleanup with
@@ -68,6 +71,14 @@ tmpdir() {
 	local d
 	d=$(mktemp -d "$_TL_TMP_ROOT/t.XXXXXX") && chmod 755 "$d" || return 1
 	if (($#)); then printf -v "$1" '%s' "$d"; else echo "$d"; fi
+}
+
+wait_for() {
+	local until=$((SECONDS + $1)); shift
+	until "$@"; do
+		((SECONDS < until)) || return 1
+		sleep "${WAIT_FOR_INTERVAL:-0.2}"
+	done
 }
 
 _tl_on_exit() {

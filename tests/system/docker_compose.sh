@@ -91,13 +91,8 @@ ex() { local s=$1; shift; "${ENG[@]}" exec "$(cid "$s")" "$@"; }
 PSQL='exec psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"'
 dcq() { dc exec -T postgres sh -c "$PSQL" sh "$1"; }
 q() { ex postgres sh -c "$PSQL" sh "$1"; }
-wait_for() {
-	local until=$((SECONDS + $1)); shift
-	until "$@"; do
-		((SECONDS < until)) || return 1
-		sleep 0.5
-	done
-}
+# Each poll is a `docker compose exec`: poll less often than testlib does.
+WAIT_FOR_INTERVAL=0.5
 inspect() { "${ENG[@]}" inspect -f "$1" "$2"; }
 PHASE_T=$SECONDS
 phase() { echo "phase: $1 took $((SECONDS - PHASE_T)) s ($(date -u +%T))"; PHASE_T=$SECONDS; }

@@ -27,13 +27,8 @@ x() { "${PODMAN[@]}" exec "$C" "$@"; }
 q() { x runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -d evpipe -c "$1"; }
 main_pid() { x systemctl show -P MainPID "$1"; }
 state() { x systemctl is-active "$1"; }
-wait_for() {
-	local until=$((SECONDS + $1)); shift
-	until "$@"; do
-		((SECONDS < until)) || return 1
-		sleep 0.25
-	done
-}
+# Each poll is a podman exec into the host container.
+WAIT_FOR_INTERVAL=0.25
 
 # --- the install tree, as README says ------------------------------------------------
 check "make_install_destdir" install_into "$T/dest"
