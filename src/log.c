@@ -133,23 +133,20 @@ log_vemit(enum log_level level, int errnum, const char *const *fields, const cha
 	    log_prog, (long)getpid(), log_levels[level].name, msg);
 }
 
+/* errnum (errno, for the %m-style calls) is read before anything can change it. */
 #define LOG_BODY(level, errnum) do {			\
-	int saved_errno_ = errno;			\
-	if (!log_enabled(level))			\
-		break;					\
 	va_list ap;					\
 	va_start(ap, fmt);				\
-	log_vemit(level, errnum, NULL, fmt, ap);	\
+	log_vfields(level, errnum, NULL, fmt, ap);	\
 	va_end(ap);					\
-	errno = saved_errno_;				\
 } while (0)
 
 void log_debug(const char *fmt, ...) { LOG_BODY(LOG_LVL_DEBUG, 0); }
 void log_info(const char *fmt, ...)  { LOG_BODY(LOG_LVL_INFO, 0); }
 void log_warnx(const char *fmt, ...) { LOG_BODY(LOG_LVL_WARNING, 0); }
-void log_warn(const char *fmt, ...)  { LOG_BODY(LOG_LVL_WARNING, saved_errno_); }
+void log_warn(const char *fmt, ...)  { LOG_BODY(LOG_LVL_WARNING, errno); }
 void log_errx(const char *fmt, ...)  { LOG_BODY(LOG_LVL_ERROR, 0); }
-void log_err(const char *fmt, ...)   { LOG_BODY(LOG_LVL_ERROR, saved_errno_); }
+void log_err(const char *fmt, ...)   { LOG_BODY(LOG_LVL_ERROR, errno); }
 
 void
 log_vfields(enum log_level level, int errnum, const char *const *fields, const char *fmt,
@@ -183,6 +180,6 @@ fatalx(const char *fmt, ...)
 void
 fatal(const char *fmt, ...)
 {
-	LOG_BODY(LOG_LVL_ERROR, saved_errno_);
+	LOG_BODY(LOG_LVL_ERROR, errno);
 	exit(1);
 }
