@@ -39,7 +39,6 @@ struct ckpt {
 	size_t		 imask;		/* index capacity - 1; load <= 0.5 */
 	char		*buf;		/* ckpt_save's text, kept between saves */
 	size_t		 buflen, bufcap;
-	int		 readonly;	/* from ckpt_read: never saved */
 };
 
 /* --- the name index ------------------------------------------------------------- */
@@ -399,7 +398,7 @@ ckpt_save(struct ckpt *c, char *err, size_t errlen)
 {
 	int saved;
 
-	if (c->readonly) {
+	if (c->lockfd < 0) {	/* from ckpt_read: only the lock holder may save */
 		snprintf(err, errlen, "%s/%s: read without the lock, not saving", c->dir, CKPT_FILE);
 		errno = EROFS;
 		return -1;
@@ -892,7 +891,6 @@ ckpt_read(const char *dir, char *err, size_t errlen)
 
 	if ((c = ckpt_alloc(dir, err, errlen)) == NULL)
 		return NULL;
-	c->readonly = 1;
 	if (ckpt_load(c, err, errlen) < 0) {
 		saved = errno;
 		ckpt_close(c);
