@@ -20,6 +20,18 @@ extern const char *const event_type_names[2];
 
 #define EVENT_TIME_NONE INT64_MIN	/* "no time yet": no watermark, no max */
 
+/*
+ * The watermark: events before it are late.  The maximum event time seen less
+ * the delay; none before any event.  One definition, so that evstream and its
+ * status subcommand never disagree.
+ */
+static inline int64_t
+event_watermark(int64_t max_time_us, double delay_seconds)
+{
+	return max_time_us == EVENT_TIME_NONE ? EVENT_TIME_NONE :
+	    max_time_us - (int64_t)(delay_seconds * 1e6);
+}
+
 struct event {
 	uint8_t  id[16];	/* the UUID's 16 bytes, network order */
 	int64_t  time_us;	/* event_time, microseconds since 1970-01-01 UTC */

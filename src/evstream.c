@@ -233,9 +233,7 @@ evstream_db_ready(struct evstream *s)
 static int64_t
 evstream_watermark(const struct evstream *s, int64_t max_time_us)
 {
-	int64_t delay = (int64_t)(s->cfg.watermark_delay * 1e6);
-
-	return max_time_us == EVENT_TIME_NONE ? EVENT_TIME_NONE : max_time_us - delay;
+	return event_watermark(max_time_us, s->cfg.watermark_delay);
 }
 
 static int

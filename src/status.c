@@ -156,8 +156,7 @@ status_verdict(const struct ops_config *c, struct status_report *r)
 	int64_t max = r->db_up ? r->db.max_event_time_us : r->ckpt_max_event_time_us;
 
 	r->max_event_time_us = max;
-	r->watermark_us = max == EVENT_TIME_NONE ? EVENT_TIME_NONE :
-	    max - (int64_t)(c->watermark_delay * 1e6);
+	r->watermark_us = event_watermark(max, c->watermark_delay);
 	if (r->pending > 0 && r->oldest_age > r->stall_after)
 		status_problem(r, "stalled: %s has waited %.1f s, more than %ld triggers (%g s)",
 		    r->oldest, r->oldest_age, c->stall_triggers, r->stall_after);
