@@ -7,19 +7,34 @@ CC        ?= cc
 PKG       ?= pkg-config
 # libcsv ships no .pc file on Debian, so it is linked by name.
 PKGS      := libpq uuid inih libsystemd
-PKG_CFLAGS := $(shell $(PKG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG) --libs $(PKGS) 2>/dev/null) -lcsv -lm
 
+# pkg-config runs when a compile or link first needs its answer, never when make reads
+# this file: `make test` and `make run` install the -dev packages (`make deps`) first and
+# only then build, in a make of their own.  Its errors are shown, and stop the build.
+pkg = $(shell $(PKG) $(1) $(PKGS))$(if $(filter 0,$(.SHELLSTATUS)),,$(error $(PKG) $(1) $(PKGS) \
+	failed (its message is above): run `make deps` as root, or install: $(DEB_BUILD)))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg,--libs) -lcsv -lm)$(PKG_LIBS)
+
+# CPPFLAGS, CFLAGS, LDFLAGS and LDLIBS are the user's: ours go beside them, never instead.
 CFLAGS    ?= -O2 -g
 WARN      := -std=c17 -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2
-CPPFLAGS  += -Iinclude -D_GNU_SOURCE -DEVPIPE_VERSION='"$(VERSION)"'
+OUR_CPPFLAGS = -Iinclude -D_GNU_SOURCE -DEVPIPE_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CPPFLAGS)
+DEPFLAGS  := -MMD -MP
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+COMPILE    = $(CC) $(OUR_CPPFLAGS) $(DEPFLAGS) $(WARN)
+LINK       = $(CC) $(LDFLAGS)
 
-# One package list, read by `make deps`, .ci/run and docker/Dockerfile.
+# The package lists, one each, read by `make deps`/`deps-run`, .ci/run, docker/Dockerfile
+# and (checked by tests/system/readme_package_lists.sh) the README.
 DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev libsystemd-dev
 DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0
-DEB_TEST    := postgresql-15 postgresql-client-15 procps util-linux clang libclang-rt-14-dev valgrind jq prometheus man-db
-DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
+# `make run`: the build plus a PostgreSQL server (psql comes with it).
+DEB_DEMO    := $(DEB_BUILD) postgresql-15
+# `make test`: the demo's plus the test toolchain (fuzzers, valgrind, promtool, jq).
+DEB_TEST    := $(DEB_DEMO) postgresql-client-15 procps util-linux clang libclang-rt-14-dev valgrind jq \
+	prometheus man-db
+DEB_ALL     := $(DEB_TEST)
 
 DAEMONS   := evgen evstream
 LIB_SRC   := $(filter-out $(addprefix src/,$(addsuffix .c,$(DAEMONS))),$(wildcard src/*.c))
@@ -28,42 +43,49 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BUILD     := build
 SANBUILD  := build/san
 
-.PHONY: all clean deps deps-list deps-check test unit run bench-evgen check-config
+.PHONY: all clean deps deps-run deps-list deps-build-list deps-runtime-list deps-run-list test test-bins \
+	unit run bench-evgen
 all: $(DAEMONS)
 
 # --- release build -----------------------------------------------------------------
-$(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(COMPILE) $(CFLAGS) -c $< -o $@
 $(BUILD)/libevpipe.a: $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 	$(AR) rcs $@ $^
 $(DAEMONS): %: $(BUILD)/%.o $(BUILD)/libevpipe.a
-	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+	$(LINK) $(CFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
 
 # --- sanitizer build (what `make test` runs) ---------------------------------------
-$(SANBUILD)/%.o: src/%.c $(wildcard include/*.h) | $(SANBUILD)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WARN) -O1 -g $(SAN) -c $< -o $@
+$(SANBUILD)/%.o: src/%.c | $(SANBUILD)
+	$(COMPILE) -O1 -g $(SAN) -c $< -o $@
 $(SANBUILD)/libevpipe.a: $(LIB_SRC:src/%.c=$(SANBUILD)/%.o)
 	$(AR) rcs $@ $^
 $(SANBUILD)/evgen $(SANBUILD)/evstream: $(SANBUILD)/%: $(SANBUILD)/%.o $(SANBUILD)/libevpipe.a
-	$(CC) $(SAN) $^ $(PKG_LIBS) -o $@
-$(SANBUILD)/test_%: tests/unit/test_%.c tests/unit/check.h $(SANBUILD)/libevpipe.a
-	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) $(WARN) -O1 -g $(SAN) $< $(SANBUILD)/libevpipe.a $(PKG_LIBS) -o $@
+	$(LINK) $(SAN) $^ $(PKG_LIBS) $(LDLIBS) -o $@
+$(SANBUILD)/test_%: tests/unit/test_%.c $(SANBUILD)/libevpipe.a | $(SANBUILD)
+	$(COMPILE) -Itests/unit -O1 -g $(SAN) $< $(SANBUILD)/libevpipe.a $(LDFLAGS) $(PKG_LIBS) \
+		$(LDLIBS) -o $@
 
 $(BUILD) $(SANBUILD):
 	mkdir -p $@
 
+# Header dependencies, written by the compiler (-MMD -MP) beside each object.
+-include $(wildcard $(BUILD)/*.d $(SANBUILD)/*.d $(SANBUILD)/fuzz/*.d $(BUILD)/vg/*.d)
+
 # --- dependencies ------------------------------------------------------------------
 deps-list:
 	@echo $(DEB_ALL)
-
-# --- container image (issue 9): docker/Dockerfile reads the same lists -----------
-# Its build stage installs deps-build-list, its runtime stage deps-runtime-list.
-.PHONY: deps-build-list deps-runtime-list
+# docker/Dockerfile: its build stage installs deps-build-list, its runtime stage
+# deps-runtime-list.
 deps-build-list:
 	@echo $(DEB_BUILD)
 deps-runtime-list:
 	@echo $(DEB_RUNTIME)
+deps-run-list:
+	@echo $(DEB_DEMO)
 
+# Installs what is missing of DEB_ALL as root; otherwise prints the apt-get line and
+# stops.  `make deps DEB_ALL='...'` installs another list (deps-run, bench-deps).
 deps:
 	@missing=$$(for p in $(DEB_ALL); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all installed"; exit 0; fi; \
@@ -73,12 +95,24 @@ deps:
 		echo "deps: missing packages; run as root:"; \
 		echo "  sudo apt-get update && sudo apt-get install -y $$missing"; exit 1; \
 	fi
+deps-run:
+	@$(MAKE) --no-print-directory deps DEB_ALL='$(DEB_DEMO)'
 
 # --- tests -------------------------------------------------------------------------
+# A target that installs packages (`make test`, `make run`, ...) does so first, then
+# builds in a make of its own, which reads pkg-config's answers only now and honours
+# -j, then runs: one step after the other (apt-get one at a time: -j1).
+# $(call setup,DEPS-TARGETS,BUILD-TARGETS)
+define setup
+@$(MAKE) --no-print-directory -j1 $(1)
+@$(MAKE) --no-print-directory $(2)
+endef
 TEST_BINS := $(UNIT_SRC:tests/unit/%.c=$(SANBUILD)/%) $(SANBUILD)/evgen $(SANBUILD)/evstream
-test: deps $(TEST_BINS) $(DAEMONS)
+test:
+	$(call setup,deps,test-bins)
 	@EVPIPE_BIN=$(SANBUILD) EVPIPE_RELEASE_BIN=$(CURDIR) EVPIPE_TEST_JOBS=$${EVPIPE_TEST_JOBS:-2} \
 		bash tests/run.sh $(TESTS)
+test-bins: $(TEST_BINS) $(DAEMONS)
 unit: $(TEST_BINS)
 	@EVPIPE_BIN=$(SANBUILD) bash tests/run.sh unit
 
@@ -90,7 +124,8 @@ unit: $(TEST_BINS)
 # prometheus service on :9090 (containers with policy-rc.d, like CI's, do not).
 
 # --- demo --------------------------------------------------------------------------
-run: deps $(DAEMONS)
+run:
+	$(call setup,deps-run,$(DAEMONS))
 	@bash tests/lib/demo.sh
 
 bench-evgen: evgen
@@ -116,36 +151,39 @@ FUZZ_WARN    := $(WARN) -Wno-format-nonliteral
 .PHONY: fuzz soak check-valgrind reliability-report
 $(FUZZBUILD):
 	mkdir -p $@
-$(FUZZBUILD)/%.o: src/%.c $(wildcard include/*.h) | $(FUZZBUILD)
-	$(FUZZ_CC) $(CPPFLAGS) -DCSVIN_SMALL_SIZES $(PKG_CFLAGS) $(FUZZ_WARN) -O1 -g \
+$(FUZZBUILD)/%.o: src/%.c | $(FUZZBUILD)
+	$(FUZZ_CC) $(OUR_CPPFLAGS) $(DEPFLAGS) -DCSVIN_SMALL_SIZES $(FUZZ_WARN) -O1 -g \
 		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -c $< -o $@
 $(FUZZBUILD)/libfuzz.a: $(FUZZ_MODS:%=$(FUZZBUILD)/%.o)
 	$(AR) rcs $@ $^
 $(SANBUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZBUILD)/libfuzz.a
-	$(FUZZ_CC) $(CPPFLAGS) -DCSVIN_SMALL_SIZES $(PKG_CFLAGS) $(FUZZ_WARN) -O1 -g \
+	$(FUZZ_CC) $(OUR_CPPFLAGS) -DCSVIN_SMALL_SIZES $(FUZZ_WARN) -O1 -g $(LDFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(filter-out %.h,$^) \
-		$(PKG_LIBS) -o $@
-test: $(FUZZ_BINS)
+		$(PKG_LIBS) $(LDLIBS) -o $@
+test-bins: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@EVPIPE_BIN=$(SANBUILD) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # The soak uses the release daemons: RSS under ASan measures ASan's quarantine.
-soak: deps $(DAEMONS)
+soak:
+	$(call setup,deps,$(DAEMONS))
 	@EVPIPE_RELEASE_BIN=$(CURDIR) SOAK_SECONDS=$(SOAK_SECONDS) bash tests/soak/soak.sh
 
 # valgrind wants the daemons without sanitizers; -O1 -g keeps its stacks readable.
-$(VGBUILD)/%.o: src/%.c $(wildcard include/*.h)
+$(VGBUILD)/%.o: src/%.c
 	@mkdir -p $(VGBUILD)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WARN) -O1 -g -c $< -o $@
+	$(COMPILE) -O1 -g -c $< -o $@
 $(VGBUILD)/libevpipe.a: $(LIB_SRC:src/%.c=$(VGBUILD)/%.o)
 	$(AR) rcs $@ $^
 $(VGBUILD)/evgen $(VGBUILD)/evstream: $(VGBUILD)/%: $(VGBUILD)/%.o $(VGBUILD)/libevpipe.a
-	$(CC) -O1 -g $^ $(PKG_LIBS) -o $@
-check-valgrind: deps $(VGBUILD)/evgen $(VGBUILD)/evstream
+	$(LINK) -O1 -g $^ $(PKG_LIBS) $(LDLIBS) -o $@
+check-valgrind:
+	$(call setup,deps,$(VGBUILD)/evgen $(VGBUILD)/evstream)
 	@EVPIPE_VG_BIN=$(VGBUILD) bash tests/valgrind/run.sh
 
 # Runs the scenarios, the fuzzers, valgrind and the soak, then writes tests/RELIABILITY.md.
-reliability-report: deps $(TEST_BINS) $(FUZZ_BINS) $(DAEMONS) $(VGBUILD)/evgen $(VGBUILD)/evstream
+reliability-report:
+	$(call setup,deps,test-bins $(VGBUILD)/evgen $(VGBUILD)/evstream)
 	@EVPIPE_BIN=$(SANBUILD) EVPIPE_RELEASE_BIN=$(CURDIR) EVPIPE_VG_BIN=$(VGBUILD) \
 		FUZZ_SECONDS=$(FUZZ_SECONDS) SOAK_SECONDS=$(SOAK_SECONDS) \
 		bash tests/reliability/report.sh tests/RELIABILITY.md
@@ -159,9 +197,11 @@ DEB_BENCH := pgloader time
 .PHONY: bench bench-quick bench-deps
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEB_ALL='$(DEB_BENCH)'
-bench: deps bench-deps $(DAEMONS)
+bench:
+	$(call setup,deps bench-deps,$(DAEMONS))
 	@EVPIPE_RELEASE_BIN=$(CURDIR) BENCH_OUT=bench/results.md bash bench/bench.sh
-bench-quick: deps bench-deps $(DAEMONS)
+bench-quick:
+	$(call setup,deps bench-deps,$(DAEMONS))
 	@EVPIPE_RELEASE_BIN=$(CURDIR) bash bench/bench.sh --quick
 
 # --- install under systemd (issue 8) --------------------------------------------------
@@ -186,7 +226,7 @@ RELEASE_BIN ?= .
 # The release daemons inside a private BUILD as well (make BUILD=/tmp/x/build
 # /tmp/x/build/evstream), to pass as RELEASE_BIN= or EVPIPE_RELEASE_BIN=.
 $(BUILD)/evgen $(BUILD)/evstream: $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libevpipe.a
-	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+	$(LINK) $(CFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
 INSTALL_SED  = sed -e 's|/usr/local/sbin/|$(sbindir)/|g' -e 's|/etc/evpipe/|$(sysconfdir)/evpipe/|g'
 INSTALL_CONF = $(DESTDIR)$(sysconfdir)/evpipe
 .PHONY: install uninstall
@@ -207,7 +247,12 @@ install: $(addprefix $(RELEASE_BIN)/,$(DAEMONS))
 	install -m 0644 systemd/evpipe.ini systemd/evstream.env $(DESTDIR)$(docdir)/
 	test -e $(INSTALL_CONF)/evpipe.ini || install -m 0644 systemd/evpipe.ini $(INSTALL_CONF)/
 	test -e $(INSTALL_CONF)/evstream.env || install -m 0600 systemd/evstream.env $(INSTALL_CONF)/
+# A running unit would go on from a deleted binary, and its multi-user.target.wants link
+# would dangle: on a live systemd (no DESTDIR) stop and disable both first.
+SYSTEMD_LIVE = $(and $(if $(DESTDIR),,yes),$(wildcard /run/systemd/system))
+LIVE_UNITS   = $(if $(SYSTEMD_LIVE),$(notdir $(wildcard $(addprefix $(unitdir)/,evgen.service evstream.service))))
 uninstall:
+	$(if $(LIVE_UNITS),systemctl disable --now $(LIVE_UNITS))
 	rm -f $(addprefix $(DESTDIR)$(sbindir)/,$(DAEMONS)) \
 		$(addprefix $(DESTDIR)$(mandir)/man8/,evgen.8 evstream.8) \
 		$(addprefix $(DESTDIR)$(unitdir)/,evgen.service evstream.service) \
@@ -218,3 +263,4 @@ uninstall:
 		! cmp -s systemd/$$f $(INSTALL_CONF)/$$f || rm -f $(INSTALL_CONF)/$$f; done
 	rmdir $(DESTDIR)$(datadir)/evpipe/sql $(DESTDIR)$(datadir)/evpipe $(DESTDIR)$(docdir) \
 		$(INSTALL_CONF) 2>/dev/null || true
+	$(if $(SYSTEMD_LIVE),systemctl daemon-reload)
