@@ -11,6 +11,7 @@
 # The last line is always `N passed, N failed, N skipped`; the exit status is 1 if any
 # test failed.
 #
+# A script may ask for a longer timeout with a line `# evpipe-test-timeout: SECONDS`.
 # Environment: EVPIPE_TEST_TIMEOUT (seconds per test, default 300), EVPIPE_TEST_LOGDIR,
 # EVPIPE_TEST_JOBS (tests run at once, default 1; `make test` uses 2).
 # Exported to tests: EVPIPE_ROOT EVPIPE_BIN EVPIPE_RELEASE_BIN EVPIPE_TEST_LOGDIR
@@ -137,13 +138,18 @@ run_one() {
 		return
 	fi
 	local -a cmd=("$prog")
-	[[ $prog == *.sh ]] && cmd=(bash "$prog")
+	local limit=$TIMEOUT own
+	if [[ $prog == *.sh ]]; then
+		cmd=(bash "$prog")
+		own=$(sed -n 's/^# evpipe-test-timeout: \([0-9][0-9]*\)$/\1/p' "$prog" | head -n 1)
+		((${own:-0} > limit)) && limit=$own
+	fi
 	start=$SECONDS
 	mkdir -m 755 "$RUN_TMP/$RAN"
 	: >"$log"	# exists before tail opens it
 	# Background jobs start with SIGINT ignored; give the test normal signals.  timeout
 	# puts the test in its own process group, which is how leftovers are found below.
-	TMPDIR=$RUN_TMP/$RAN env --default-signal=INT,QUIT timeout -k 10 "$TIMEOUT" "${cmd[@]}" \
+	TMPDIR=$RUN_TMP/$RAN env --default-signal=INT,QUIT timeout -k 10 "$limit" "${cmd[@]}" \
 		</dev/null >"$log" 2>&1 &
 	CUR_PID=$!
 	tail -n +1 -s 0.2 --pid="$CUR_PID" -f "$log" 2>/dev/null |
@@ -166,8 +172,8 @@ run_one() {
 	p=$(grep -c '^PASS: ' "$log")
 	f=$(grep -c '^FAIL: ' "$log")
 	s=$(grep -c '^SKIP: ' "$log")
-	if ((rc == 124 || (rc == 137 && SECONDS - start >= TIMEOUT))); then
-		why="timed out after ${TIMEOUT}s"
+	if ((rc == 124 || (rc == 137 && SECONDS - start >= limit))); then
+		why="timed out after ${limit}s"
 	elif ((rc != 0 && f == 0)); then
 		why="exited with status $rc without a FAIL line"
 	elif ((rc == 0 && p + f + s == 0)); then

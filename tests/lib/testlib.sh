@@ -16,6 +16,12 @@
 #                               a 755 per-test root, so a test may drop to `nobody`.
 #   at_exit 'CMD ...'           run CMD at exit (a string, eval'ed as trap does), last
 #                               registered first, so daemons stop before their database.
+#   runnable_copy VAR BIN       store in VAR a copy of BIN in a fresh tmpdir, for a test
+#                               that drops to `nobody`: the repository (and so BIN) may
+#                               lie under a 0700 home, as root's clone often does.
+#   repo_copy DEST              what a clone of the repository holds (tracked files, and
+#                               new ones git does not ignore) copied into DEST, as a
+#                               newcomer's `git clone` would have it (CI: a fresh clone).
 #   wait_for SECS CMD [ARG...]  run CMD until it exits 0 (then 0) or SECS pass (then 1),
 #                               every WAIT_FOR_INTERVAL seconds (0.2).  The arguments are
 #                               expanded once: to poll a query, pass a function.
@@ -71,6 +77,20 @@ tmpdir() {
 	local d
 	d=$(mktemp -d "$_TL_TMP_ROOT/t.XXXXXX") && chmod 755 "$d" || return 1
 	if (($#)); then printf -v "$1" '%s' "$d"; else echo "$d"; fi
+}
+
+repo_copy() {
+	mkdir -p "$1" && (
+		cd "$EVPIPE_ROOT" || exit 1
+		git ls-files -z --cached --others --exclude-standard |
+			while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done |
+			tar --null -T - -cf - | tar -xf - -C "$1"
+	)
+}
+
+runnable_copy() {
+	local _rc_dir	# not `d`: tmpdir's own local would hide it
+	tmpdir _rc_dir && cp "$2" "$_rc_dir/" && printf -v "$1" '%s' "$_rc_dir/${2##*/}"
 }
 
 wait_for() {

@@ -9,8 +9,10 @@ set -u
 . "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 RUNAS=()
+EVSTREAM=$EVPIPE_BIN/evstream
 if (($(id -u) == 0)); then
 	RUNAS=(setpriv "--reuid=$(id -u nobody)" "--regid=$(id -g nobody)" --clear-groups)
+	runnable_copy EVSTREAM "$EVSTREAM"
 fi
 mkdir -p "$CKPT" && ((${#RUNAS[@]})) && chown nobody: "$CKPT"
 batches() { q 'SELECT count(*) FROM evstream_batches'; }
@@ -18,7 +20,7 @@ ckpt_batch() { sed -n 's/^last_batch //p' "$CKPT/checkpoint"; }
 
 # --- 1. unwritable at start: a clear error --------------------------------------------
 mkdir -m 0555 "$ST/ro"
-"${RUNAS[@]}" "$EVPIPE_BIN/evstream" --spool_dir="$SPOOL" --checkpoint_dir="$ST/ro" \
+"${RUNAS[@]}" "$EVSTREAM" --spool_dir="$SPOOL" --checkpoint_dir="$ST/ro" \
 	--conninfo="$EVPIPE_CONNINFO" --once >"$ST/ro.log" 2>&1
 check_eq "unwritable_at_start_exit_2" 2 $?
 check "unwritable_at_start_says_why" grep -q "checkpoint_dir=$ST/ro: .*lock: cannot open: Permission denied" "$ST/ro.log"
@@ -29,7 +31,7 @@ check "unwritable_at_start_says_why" grep -q "checkpoint_dir=$ST/ro: .*lock: can
 EVGEN_PID=$!
 at_exit "kill $EVGEN_PID 2>/dev/null"
 mapfile -t args < <(_evstream_args)
-"${RUNAS[@]}" "$EVPIPE_BIN/evstream" "${args[@]}" --trigger_interval=0.2 >>"$LOG" 2>&1 &
+"${RUNAS[@]}" "$EVSTREAM" "${args[@]}" --trigger_interval=0.2 >>"$LOG" 2>&1 &
 EVSTREAM_PID=$!
 at_exit "kill -9 $EVSTREAM_PID 2>/dev/null"
 wait_for 30 batches_ge 3

@@ -54,14 +54,7 @@ timeout 20 "${ENG[@]}" version >/dev/null 2>&1 ||
 # --- a clean copy, a project of its own ----------------------------------------------
 tmpdir W
 W=$W/evpipe
-mkdir "$W"
-# What a clone holds: tracked files plus new ones not ignored (in CI, a fresh clone).
-(
-	cd "$EVPIPE_ROOT" || exit 1
-	git ls-files -z --cached --others --exclude-standard |
-		while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done |
-		tar --null -T - -cf - | tar -xf - -C "$W"
-) || { fail compose_clean_copy "could not copy the repository's files"; exit 1; }
+repo_copy "$W" || { fail compose_clean_copy "could not copy the repository's files"; exit 1; }
 cp "$W/.env.example" "$W/.env"
 cd "$W" || exit 1
 

@@ -57,7 +57,8 @@ check "evgen_missing_spool_message" grep -q "spool_dir=$T/missing: No such file"
 mkdir -p "$T/ro"; chmod 555 "$T/ro"
 if [ "$(id -u)" = 0 ]; then
 	# root ignores permission bits: check as an unprivileged user instead.
-	out=$(runuser -u nobody -- "$EVGEN" --spool_dir="$T/ro" --count=1 2>&1); rc=$?
+	runnable_copy NOBODY_EVGEN "$EVGEN"
+	out=$(runuser -u nobody -- "$NOBODY_EVGEN" --spool_dir="$T/ro" --count=1 2>&1); rc=$?
 else
 	out=$("$EVGEN" --spool_dir="$T/ro" --count=1 2>&1); rc=$?
 fi
