@@ -71,7 +71,8 @@ static const struct cfg_key evstream_keys[] = {
 	K(db_schema, CFG_STR, "public", 0, 0, "schema holding events, event_rejects, evstream_batches"),
 	K(trigger_interval, CFG_DOUBLE, "10", 0.001, 86400,
 	    "seconds between micro-batches (fixed rate: a late batch is followed at once)"),
-	K(max_files_per_trigger, CFG_INT, "1", 0, 1000000, "files per micro-batch at most (0 = no limit)"),
+	K(max_files_per_trigger, CFG_INT, "20", 0, 1000000, "files per micro-batch at most (0 = no "
+	    "limit; 1 takes one file per trigger)"),
 	K(watermark_delay, CFG_DOUBLE, "300", 0, 31536000,
 	    "seconds: events older than (max event_time committed - this) are late"),
 	{ "clean_source", CFG_ENUM, offsetof(struct evstream_config, clean_source), "off", 0, 0,
@@ -108,6 +109,8 @@ struct evstream {
 	double			 backoff;
 	struct notify		 notify;	/* systemd: ready, status, watchdog */
 	size_t			 pending;	/* spool files left for later batches */
+	size_t			 backlog_prev;	/* pending after the trigger before */
+	int			 backlog_grew;	/* triggers in a row it grew */
 	int64_t			 written_total;	/* rows written since start */
 	struct metrics		 metrics;	/* counters since start, for the textfile */
 	char			 metrics_path[PATH_MAX];	/* "" = metrics_file off */
@@ -601,6 +604,29 @@ evstream_fill(struct evstream *s)
 }
 
 /*
+ * A stream that takes fewer files per trigger than arrive falls behind for ever;
+ * say so after a few triggers of growth, long before `status` calls it stalled.
+ */
+#define BACKLOG_WARN_TRIGGERS 3
+static void
+evstream_watch_backlog(struct evstream *s)
+{
+	if (s->pending > s->backlog_prev) {
+		if (++s->backlog_grew == BACKLOG_WARN_TRIGGERS)
+			log_warnx("falling behind: %zu files pending, more after each of the last %d "
+			    "triggers; at most %ld files every %g s do not keep up: raise "
+			    "max_files_per_trigger (0 = no limit) or lower trigger_interval",
+			    s->pending, BACKLOG_WARN_TRIGGERS, s->cfg.max_files_per_trigger,
+			    s->cfg.trigger_interval);
+	} else if (s->pending < s->backlog_prev) {
+		if (s->backlog_grew >= BACKLOG_WARN_TRIGGERS)
+			log_info("backlog shrinking: %zu files pending", s->pending);
+		s->backlog_grew = 0;
+	}
+	s->backlog_prev = s->pending;
+}
+
+/*
  * One trigger: list the spool, take up to max_files_per_trigger new files, and
  * commit them as one batch.  Returns the number of files committed, 0 when there
  * was nothing new (no database call), -1 when a signal interrupted the commit.
@@ -623,7 +649,10 @@ evstream_step(struct evstream *s)
 	s->b.id = ckpt_last_batch(s->ckpt) + 1;
 	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
 	s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
-	if (evstream_fill(s) == 0)
+	size_t taken = evstream_fill(s);
+	if (!s->cfg.once)
+		evstream_watch_backlog(s);
+	if (taken == 0)
 		return 0;
 	if (evstream_commit(s, t0) < 0)
 		return -1;

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A clean stream from evgen lands whole; max_files_per_trigger caps each batch;
-# --once backfills 200 files; empty and header-only files commit with no rows.
+# --once backfills 200 files; empty and header-only files commit with no rows; the
+# shipped defaults keep up with evgen's, and a stream that cannot keep up says so.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
 stream_setup
 
-# 1. clean stream, one file per batch (the default)
+# 1. clean stream, one file per batch (the seed's behaviour, still a setting)
 evgen_run --count=10 --rows_per_file=100 --interval=0 --seed=11
-evstream_once
+evstream_once --max_files_per_trigger=1
 check_eq "clean_stream_events" 1000 "$(q 'SELECT count(*) FROM events')"
 check_eq "clean_stream_no_rejects" 0 "$(q 'SELECT count(*) FROM event_rejects')"
 check_eq "clean_stream_one_file_per_batch" "10 10" "$(q 'SELECT count(*), sum(array_length(files,1)) FROM evstream_batches' | tr '|' ' ')"
@@ -16,7 +17,7 @@ check_eq "clean_stream_batch_counts" "1000 1000 1000" "$(q 'SELECT sum(rows_read
 check "batch_log_line_shape" grep -qE '\[batch 10\] files=1 rows=100 valid=100 late=0 dup=0 rejected=0 written=100 watermark=[0-9-]+ [0-9:.]+ [0-9]+ ms' "$LOG"
 
 # 2. a second --once finds nothing new: no batch, no rows
-evstream_once
+evstream_once --max_files_per_trigger=1
 check_eq "rerun_adds_no_batch" 10 "$(q 'SELECT count(*) FROM evstream_batches')"
 check_eq "rerun_adds_no_rows" 1000 "$(q 'SELECT count(*) FROM events')"
 
@@ -43,3 +44,25 @@ check_eq "backfill_200_files_rows" 10000 "$(q 'SELECT count(*) FROM events')"
 check_eq "backfill_ids_equal_files" "$(cat "$ST/expected")" "$(db_ids)"
 check_eq "clean_source_archive_moves_all" "0 200" "$(ls "$SPOOL" | grep -c '\.csv$') $(ls "$SPOOL/archive" | wc -l)"
 check_eq "checkpoint_compacted_after_archive" 0 "$(evstream_once; grep -c '^file ' "$CKPT/checkpoint")"
+
+# 6. the shipped defaults keep up: evstream's default files per trigger, over its
+# default trigger, outrun evgen's default rate (a file per `interval`) tenfold.
+dflt() { "$EVPIPE_BIN/$1" --help | sed -n "/^  --$2=/{n;s/.*default: \([0-9.]*\)\].*/\1/p}"; }
+per_trigger=$(dflt evstream max_files_per_trigger) trigger=$(dflt evstream trigger_interval)
+interval=$(dflt evgen interval)
+echo "defaults: evstream $per_trigger files / $trigger s, evgen 1 file / $interval s"
+check "default_capacity_10x_evgen_rate" awk -v m="$per_trigger" -v t="$trigger" -v i="$interval" \
+	'BEGIN { exit !(m > 0 && t > 0 && i > 0 && m / t >= 10 / i) }'
+
+# 7. a stream that cannot keep up says so within a few triggers, long before stalled
+pg_reset_tables; rm -rf "$SPOOL" "$CKPT"; mkdir -p "$SPOOL"
+evgen_run --interval=0.02 --rows_per_file=5 &
+EVGEN_PID=$!
+at_exit "kill $EVGEN_PID 2>/dev/null"
+: >"$LOG"
+evstream_bg --max_files_per_trigger=1 --trigger_interval=0.3
+at_exit "kill $EVSTREAM_PID 2>/dev/null"
+check "falling_behind_warned" wait_for 10 grep -q 'falling behind: [0-9]* files pending' "$LOG"
+kill "$EVGEN_PID" "$EVSTREAM_PID" 2>/dev/null
+wait "$EVSTREAM_PID"
+check_eq "falling_behind_evstream_exit_0" 0 $?

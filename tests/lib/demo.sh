@@ -46,7 +46,7 @@ declare -A PID
 PID[evgen]=$!
 at_exit "stop_daemon evgen $!"
 "$BIN/evstream" --spool_dir="$DEMO/spool" --checkpoint_dir="$DEMO/checkpoint" \
-	--conninfo="$EVPIPE_CONNINFO" --trigger_interval=2 --max_files_per_trigger=0 >"$DEMO/evstream.log" 2>&1 &
+	--conninfo="$EVPIPE_CONNINFO" --trigger_interval=2 >"$DEMO/evstream.log" 2>&1 &
 PID[evstream]=$!
 at_exit "stop_daemon evstream $!"
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # evpipe under a real systemd (PID 1 in a container, with Debian's PostgreSQL 15):
-# `make install` tree copied in, systemd-sysusers, systemd-tmpfiles, the schema, the
-# password only in /etc/evpipe/evstream.env; then `systemctl start evgen evstream`
-# and what systemd must see: rows within two trigger intervals, STATUS=, journal
+# first the README's "Run with systemd" as written: `make install` tree copied in,
+# systemd-sysusers, systemd-tmpfiles, a role with no password (peer authentication
+# over the socket), the schema, `systemctl enable --now evgen evstream` with the
+# shipped configuration untouched; for a minute the backlog stays steady, nothing
+# says "falling behind", and `sudo -u evpipe evstream -c /etc/evpipe/evpipe.ini
+# status` says HEALTHY.  Then, as for a remote server, TCP with a password in the
+# evpipe user's ~/.pgpass and a faster test configuration, and what systemd must see: rows within two trigger intervals, STATUS=, journal
 # entries with BATCH_ID=/FILE= fields and priorities, READY=1 only once PostgreSQL
 # answers, a restart after kill -9, the watchdog's restart after kill -STOP, every
 # valid event_id exactly once afterwards, STOPPING=1 and exit 0 on stop, and both
@@ -53,26 +57,54 @@ check "systemd_sysusers" x systemd-sysusers
 check "systemd_tmpfiles_create" x systemd-tmpfiles --create
 check_eq "spool_owned_by_evpipe" "evpipe:evpipe 750" "$(x stat -c '%U:%G %a' /var/spool/evpipe)"
 check_eq "env_file_root_0600" "root:root 600" "$(x stat -c '%U:%G %a' /etc/evpipe/evstream.env)"
-check "role_and_database_created" x sh -c "runuser -u postgres -- psql -X -q -c \"CREATE ROLE evpipe LOGIN PASSWORD '$PW'\" &&
+check "role_and_database_created" x sh -c "runuser -u postgres -- createuser evpipe &&
 	runuser -u postgres -- createdb -O evpipe evpipe"
 check "schema_loaded" x runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d evpipe \
 	-c 'SET client_min_messages = warning' -c 'SET ROLE evpipe' \
 	-f /usr/local/share/evpipe/sql/01_init.sql
-# The password goes only into the env file; evpipe.ini keeps its conninfo without one.
-x sh -c "echo POSTGRES_PASSWORD=$PW >>/etc/evpipe/evstream.env"
+x systemctl daemon-reload
+
+# --- the shipped defaults, as the README runs them: a steady backlog, HEALTHY -------------
+check "systemctl_enable_now" x systemctl enable --now evgen evstream
+# The README's health check, as the service user: text, exit status, pending count.
+status_as_evpipe() { x runuser -u evpipe -- evstream -c /etc/evpipe/evpipe.ini status; }
+has_rows() { [[ $(q "SELECT count(*) > 0 FROM events") == t ]]; }
+check "shipped_defaults_rows_within_one_trigger" wait_for 25 has_rows
+pendings= codes=
+for _ in $(seq 12); do	# a minute: six of the default 10 s triggers, twelve evgen files
+	sleep 5
+	out=$(status_as_evpipe 2>&1); codes+="$? "
+	pendings+="$(sed -n 's/^  spool .*: \([0-9]*\) pending.*/\1/p' <<<"$out") "
+done
+echo "$out"
+echo "shipped defaults: files pending every 5 s: $pendings; status exit codes: $codes"
+check_eq "status_as_service_user_healthy_throughout" "$(printf '0 %.0s' $(seq 12))" "$codes"
+check "status_as_service_user_says_healthy" grep -q '^evpipe status: HEALTHY' <<<"$out"
+check "shipped_defaults_backlog_steady" awk -v p="$pendings" \
+	'BEGIN { n = split(p, a, " "); for (i = 1; i <= n; i++) if (a[i] == "" || a[i] > 3) exit 1; exit !(n == 12) }'
+check_eq "shipped_defaults_never_falling_behind" 0 \
+	"$(x journalctl -u evstream -o cat --no-pager | grep -c 'falling behind')"
+check "shipped_defaults_stop" x systemctl stop evgen evstream
+
+# --- as for a remote server: TCP, a password in ~evpipe/.pgpass; faster settings ------
+x runuser -u postgres -- psql -X -q -c "ALTER ROLE evpipe PASSWORD '$PW'"
+x sh -c "echo 'localhost:5432:evpipe:evpipe:$PW' >/var/lib/evpipe/.pgpass &&
+	chown evpipe:evpipe /var/lib/evpipe/.pgpass && chmod 0600 /var/lib/evpipe/.pgpass"
+check_eq "evpipe_home_is_state_dir" /var/lib/evpipe "$(x runuser -u evpipe -- sh -c 'echo ~')"
 x sed -i -e "s/^trigger_interval = .*/trigger_interval = $TRIGGER/" \
+	-e 's/^conninfo = .*/conninfo = host=localhost dbname=evpipe user=evpipe/' \
 	-e 's/^max_files_per_trigger = .*/max_files_per_trigger = 0/' \
 	-e 's/^clean_source = .*/clean_source = archive/' -e 's/^retry_max = .*/retry_max = 1/' \
 	-e 's/^interval = .*/interval = 0.2/' -e 's/^rows_per_file = .*/rows_per_file = 50/' \
 	-e 's/^duplicate_rate = .*/duplicate_rate = 0.02/' /etc/evpipe/evpipe.ini
-check_eq "test_config_applied" 7 "$(x grep -cE "^(trigger_interval = $TRIGGER|max_files_per_trigger = 0|clean_source = archive|retry_max = 1|interval = 0.2|rows_per_file = 50|duplicate_rate = 0.02)$" /etc/evpipe/evpipe.ini)"
-x systemctl daemon-reload
+check_eq "test_config_applied" 8 "$(x grep -cE "^(trigger_interval = $TRIGGER|max_files_per_trigger = 0|clean_source = archive|retry_max = 1|interval = 0.2|rows_per_file = 50|duplicate_rate = 0.02|conninfo = host=localhost .*)$" /etc/evpipe/evpipe.ini)"
 
 # --- start: rows within two trigger intervals of READY=1 -----------------------------
 # shellcheck disable=SC2016  # expanded inside the host
+n0=$(q "SELECT count(*) FROM events")
 ms=$(x bash -c 'systemctl start evgen evstream || exit 1
 	t1=$(date +%s%N)
-	until [ "$(runuser -u postgres -- psql -XqAt -d evpipe -c "SELECT count(*) > 0 FROM events")" = t ]; do
+	until [ "$(runuser -u postgres -- psql -XqAt -d evpipe -c "SELECT count(*) > '"$n0"' FROM events")" = t ]; do
 		[ $(( ($(date +%s%N) - t1) / 1000000 )) -gt 20000 ] && break
 		sleep 0.05
 	done
@@ -167,6 +199,7 @@ check "evgen_stops_cleanly" x systemctl stop evgen
 check_eq "evgen_exit_0" "0 success" "$(x systemctl show -P ExecMainStatus evgen) $(x systemctl show -P Result evgen)"
 drained() { [[ $(x sh -c 'ls /var/spool/evpipe | grep -c "\.csv$"') == 0 ]]; }
 check "spool_drained" wait_for $((10 * TRIGGER)) drained
+check "status_as_service_user_over_tcp_with_pgpass" status_as_evpipe
 x sh -c "cat /var/spool/evpipe/archive/*.csv | awk -F, '{ print \$1 }' |
 	grep -E '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\$' | LC_ALL=C sort -u" >"$T/expected"
 q "SELECT event_id FROM events" | LC_ALL=C sort >"$T/got"
