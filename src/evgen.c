@@ -74,8 +74,8 @@ static const struct cfg_table evgen_table = {
 	"evgen", evgen_keys, sizeof(evgen_keys) / sizeof(evgen_keys[0])
 };
 
-/* The only mutable global: set by the signal handler, read by the loop. */
-static volatile sig_atomic_t evgen_stop;
+/* The only mutable globals: set by the signal handlers, read by the loop. */
+static volatile sig_atomic_t evgen_stop, evgen_hup;
 
 static void
 evgen_on_signal(int sig)
@@ -85,13 +85,36 @@ evgen_on_signal(int sig)
 }
 
 static void
+evgen_on_hup(int sig)
+{
+	(void)sig;
+	evgen_hup = 1;
+}
+
+/*
+ * SIGHUP is logged and ignored: the configuration is read once, at start (a
+ * changed spool_dir or rate mid-run has no safe meaning, and a bad file on a
+ * reload would have to stop a running daemon); a restart applies a change.
+ */
+static void
+evgen_take_hup(void)
+{
+	if (!evgen_hup)
+		return;
+	evgen_hup = 0;
+	log_warnx("SIGHUP received and ignored: evgen reads its configuration only at start; "
+	    "restart it to apply a change (systemctl restart evgen)");
+}
+
+static void
 evgen_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: evgen [-c FILE] [--OPTION=VALUE ...]\n"
 	    "Simulate an e-commerce site: write batches of events as CSV files into a spool\n"
 	    "directory, each under a hidden temporary name then renamed atomically to\n"
-	    "events_<UTC time>_<uuid>.csv.  SIGTERM/SIGINT stop it after the file in hand.\n\n");
+	    "events_<UTC time>_<uuid>.csv.  SIGTERM/SIGINT stop it after the file in hand;\n"
+	    "SIGHUP is logged and ignored (the configuration is read at start only).\n\n");
 	cfg_usage(&evgen_table, out);
 	fprintf(out, "\nExit status: 0 on success or signal, 1 on a runtime failure, 2 on bad configuration.\n");
 }
@@ -147,6 +170,7 @@ evgen_pause(struct notify *n, double seconds)
 				break;
 			seconds += (double)left.tv_sec + (double)left.tv_nsec / 1e9;
 		}
+		evgen_take_hup();
 		notify_watchdog(n);
 	}
 }
@@ -272,6 +296,7 @@ evgen_run(struct evgen *e)
 
 	while (!evgen_stop && !evgen_done(e)) {
 		notify_watchdog(&e->notify);
+		evgen_take_hup();
 		if ((rc = evgen_write_one(e)) > 0) {
 			e->failed = 1;
 			break;
@@ -309,6 +334,11 @@ evgen_signals(void)
 	sa.sa_handler = evgen_on_signal;	/* no SA_RESTART: a pause ends at once */
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		fatal("sigaction");
+	/* SA_RESTART: a SIGHUP changes nothing, so it must interrupt no call but a pause. */
+	sa.sa_handler = evgen_on_hup;
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
 		fatal("sigaction");
 }
 
