@@ -182,6 +182,29 @@ spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *skipped
 	return spool_scan_into(dirfd, out, skipped, &n);
 }
 
+int
+spool_follow(const char *path, int *dirfd)
+{
+	struct stat now, held;
+	int fd;
+
+	if (stat(path, &now) < 0)
+		return -1;
+	if (!S_ISDIR(now.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (fstat(*dirfd, &held) < 0)
+		return -1;
+	if (held.st_nlink > 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino)
+		return SPOOL_SAME;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	(void)close(*dirfd);	/* read-only, and what was written through it was fsync'ed */
+	*dirfd = fd;
+	return SPOOL_REPLACED;
+}
+
 /* --- leaving the spool ---------------------------------------------------------- */
 
 /* One path component that names an entry: no '/', not "." or "..". */
