@@ -22,6 +22,7 @@
 #include "gen.h"
 #include "log.h"
 #include "notify.h"
+#include "spool.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG	/* bad configuration or usage */
 
@@ -195,6 +196,7 @@ struct evgen {
 	struct evgen_config	 cfg;
 	struct gen		*gen;
 	int			 spool_fd;
+	int			 spool_gone;	/* spool_dir cannot be opened (said once) */
 	int64_t			 last_name_us;	/* names must strictly increase */
 	long			 files;
 	int64_t			 rows;
@@ -245,6 +247,9 @@ evgen_write_one(struct evgen *e)
 	int64_t now = evgen_now_us();
 	int rc, saved;
 
+	/* The spool is its path: files written into a directory moved aside are never read. */
+	if (spool_follow_logged(e->cfg.spool_dir, &e->spool_fd, &e->spool_gone) < 0)
+		return -1;
 	if (gen_file(e->gen, evgen_event_clock(e), &text, &len, &st) < 0) {
 		log_err("generating file %ld failed; retrying", e->files + 1);
 		return -1;

@@ -626,35 +626,6 @@ evstream_fill(struct evstream *s)
 }
 
 /*
- * The spool is its path, not the directory opened at start: an operator who
- * removes or moves it and creates it again expects the new one to be read, and
- * the old descriptor would go on listing a dead directory in silence.  While
- * the path names no directory, nothing is read (a removed directory lists
- * nothing, a moved one is someone's on purpose).  -1: skip this trigger.
- */
-static int
-evstream_follow_spool(struct evstream *s)
-{
-	int rc = spool_follow(s->cfg.spool_dir, &s->spool_fd);
-
-	if (rc < 0) {
-		if (!s->spool_gone)
-			log_warn("spool_dir %s cannot be opened (removed or moved away?); no file is "
-			    "read until it is back, checked at every trigger", s->cfg.spool_dir);
-		s->spool_gone = 1;
-		return -1;
-	}
-	if (rc == SPOOL_REPLACED)
-		log_warnx("spool_dir %s is another directory now (removed or moved, then created "
-		    "again); reading the new one: files left in the old one are not read from there",
-		    s->cfg.spool_dir);
-	else if (s->spool_gone)
-		log_info("spool_dir %s is back; reading it again", s->cfg.spool_dir);
-	s->spool_gone = 0;
-	return 0;
-}
-
-/*
  * One trigger: list the spool, take up to max_files_per_trigger new files, and
  * commit them as one batch.  Returns the number of files committed, 0 when there
  * was nothing new (no database call), -1 when a signal interrupted the commit.
@@ -665,7 +636,12 @@ evstream_step(struct evstream *s)
 	double t0 = evstream_now();
 
 	notify_watchdog(&s->notify);
-	if (evstream_follow_spool(s) < 0)
+	/*
+	 * The spool is its path, not the directory opened at start: after `mv spool
+	 * spool.old; mkdir spool` the old descriptor would list the old directory
+	 * forever, in silence.  While the path names no directory nothing is read.
+	 */
+	if (spool_follow_logged(s->cfg.spool_dir, &s->spool_fd, &s->spool_gone) < 0)
 		return 0;
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
 		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);

@@ -205,6 +205,27 @@ spool_follow(const char *path, int *dirfd)
 	return SPOOL_REPLACED;
 }
 
+int
+spool_follow_logged(const char *path, int *dirfd, int *gone)
+{
+	int rc = spool_follow(path, dirfd);
+
+	if (rc < 0) {
+		if (!*gone)
+			log_warn("spool_dir %s cannot be opened (removed or moved away?); it is not "
+			    "used until it is back, checked again at every step", path);
+		*gone = 1;
+		return -1;
+	}
+	if (rc == SPOOL_REPLACED)
+		log_warnx("spool_dir %s is another directory now (removed or moved, then created "
+		    "again); using the new one: files left in the old one stay there", path);
+	else if (*gone)
+		log_info("spool_dir %s is back; using it again", path);
+	*gone = 0;
+	return 0;
+}
+
 /* --- leaving the spool ---------------------------------------------------------- */
 
 /* One path component that names an entry: no '/', not "." or "..". */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The spool directory is moved aside and created again while evstream runs
 # (`mv spool spool.old; mkdir spool`), or removed and only later created again:
-# evstream notices by path, device and inode, warns, and reads the new directory, so
-# files written there are loaded; while the path names no directory it warns once,
+# evstream (and evgen) notice by path, device and inode, warn, and use the new
+# directory, so files written there are loaded; while the path names no directory it warns once,
 # keeps running and keeps checking.  status and the metrics agree afterwards.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
@@ -32,6 +32,25 @@ mkdir "$SPOOL"
 evgen_run --count=2 --burst --rows_per_file=50
 check "files_in_the_spool_created_later_loaded" wait_for 30 loaded "$SPOOL" "$ST/spool.old" "$ST/spool.copy"
 check_eq "every_event_once" 350 "$(n_events)"
+
+# Moved aside under a running evgen: evgen follows the path too, so its next files
+# land in the new spool (not in the old one, where nobody reads them) and are loaded.
+"$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --interval=0.05 --rows_per_file=10 \
+	--log_level=warning 2>"$ST/evgen.log" &
+EVGEN_PID=$!
+at_exit "kill $EVGEN_PID 2>/dev/null"
+sleep 0.5
+mv "$SPOOL" "$ST/spool.old2" && mkdir "$SPOOL"
+has_csv() { compgen -G "$SPOOL/*.csv" >/dev/null; }
+check "running_evgen_writes_into_the_recreated_spool" wait_for 10 has_csv
+sleep 0.5
+kill -TERM "$EVGEN_PID"
+rc=0; wait "$EVGEN_PID" || rc=$?
+check_eq "evgen_sigterm_exits_0" 0 "$rc"
+check_eq "evgen_warned_once" 1 "$(grep -c "spool_dir $SPOOL is another directory now" "$ST/evgen.log")"
+# (Files it wrote before the move and evstream had not taken yet stay in spool.old2.)
+spool_loaded() { [[ -z $(LC_ALL=C comm -23 <(csv_ids "$SPOOL") <(db_ids)) ]]; }
+check "files_of_the_running_evgen_loaded" wait_for 30 spool_loaded
 
 # status reads the spool at its path: nothing pending, healthy; the metrics agree.
 args=(--spool_dir="$SPOOL" --checkpoint_dir="$CKPT" --conninfo="$EVPIPE_CONNINFO" --trigger_interval=0.2)
