@@ -48,3 +48,10 @@ check_eq "restart_exits_0" 0 "$rc"
 check_eq "after_restart_spool_holds_every_reported_file" "$(reported)" "$(on_disk)"
 check_eq "after_restart_5_files" 5 "$(on_disk | wc -l)"
 check_eq "after_restart_no_event_id_in_two_files" 0 "$(ids_in_two_files)"
+# For tests/RELIABILITY.md: rows in the files; lost = reported files missing;
+# duplicated = event_ids in two files plus files nobody reported.
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
+missing=$(LC_ALL=C comm -23 <(reported) <(on_disk) | wc -l)
+extra=$(LC_ALL=C comm -13 <(reported) <(on_disk) | wc -l)
+rel_record evgen_dir_fsync_failure 1 "$(cat "$spool"/*.csv | grep -vc '^event_id,')" "n/a" "n/a" \
+	"$missing" $(($(ids_in_two_files) + extra))

@@ -5,6 +5,7 @@
 # keeps writing and evstream keeps committing, and SIGTERM still stops each with 0.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 
 "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --interval=0.05 --rows_per_file=20 \
@@ -41,3 +42,5 @@ check "evstream_loads_every_file" wait_for 30 all_loaded
 kill -TERM "$EVSTREAM_PID"
 rc=0; wait "$EVSTREAM_PID" || rc=$?
 check_eq "evstream_sigterm_exits_0" 0 "$rc"
+csv_valid_ids "$SPOOL" >"$ST/expected"
+rel_compare sighup 1 "$ST/expected"

@@ -6,6 +6,7 @@
 # keeps running and keeps checking.  status and the metrics agree afterwards.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 
 evstream_bg --max_files_per_trigger=0
@@ -62,3 +63,12 @@ check "metrics_nothing_pending" grep -qx 'evpipe_files_pending 0' "$CKPT/evpipe.
 kill -TERM "$EVSTREAM_PID"
 rc=0; wait "$EVSTREAM_PID" || rc=$?
 check_eq "evstream_sigterm_exits_0" 0 "$rc"
+
+# Exactly once: every file of every spool evstream was to read, and of the directory
+# moved aside under it those it had committed; the rest of that one stays unread.
+q 'SELECT f FROM evstream_batches, unnest(files) f' | LC_ALL=C sort >"$ST/committed"
+mkdir "$ST/taken"
+ls "$ST/spool.old2" | LC_ALL=C sort | LC_ALL=C comm -12 - "$ST/committed" |
+	while read -r f; do cp "$ST/spool.old2/$f" "$ST/taken/"; done
+csv_valid_ids "$SPOOL" "$ST/spool.old" "$ST/spool.copy" "$ST/taken" >"$ST/expected"
+rel_compare spool_recreated 1 "$ST/expected"
