@@ -314,7 +314,7 @@ evgen_run(struct evgen *e)
 	secs = (double)(evgen_now_us() - t0) / 1e6;
 	log_info("stopping: wrote %ld files, %lld rows in %.3f s (%.0f rows/s)%s", e->files,
 	    (long long)e->rows, secs, secs > 0 ? (double)e->rows / secs : 0.0,
-	    e->failed ? " before a failed fsync" : evgen_stop ? " after a signal" : "");
+	    e->failed ? " after a failed directory fsync" : evgen_stop ? " after a signal" : "");
 }
 
 static uint64_t
