@@ -20,7 +20,18 @@
  * Write buf[0..len) as dir/name durably, replacing any existing file.  On failure
  * the temporary is removed, nothing named `name` changed, errno is set and -1 is
  * returned; the caller decides whether to retry.
+ *
+ * Two failures come after `name` was published, and are told apart from -1 (so
+ * all three are < 0 for a caller that only rewrites the same name):
+ * DURABLE_UNSYNCED, the fsync of the directory failed (the file is there under
+ * its name, but a crash of the machine may lose the rename); DURABLE_TMP_LEFT
+ * (durable_create_* only), the file is published and durable but its hidden
+ * temporary name could not be removed (durable_sweep removes it later).
+ * Writing the same data again under another name would publish it twice.
  */
+#define DURABLE_UNSYNCED	(-2)
+#define DURABLE_TMP_LEFT	(-3)
+
 int durable_write_file(const char *dir, const char *name, const void *buf, size_t len)
     DURABLE_MUSTCHECK;
 

@@ -54,6 +54,26 @@ int	spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *ski
 void	spool_list_free(struct spool_list *l);
 
 /*
+ * The spool is named by a path, but read through *dirfd.  If the directory at
+ * path now is not the one *dirfd holds (another device or inode, or the held
+ * one was deleted: a removed directory's inode number can come back at once),
+ * open the one at path, close the old descriptor and return SPOOL_REPLACED;
+ * SPOOL_SAME when nothing changed.  -1 with errno when path names no
+ * directory that can be opened (removed and not created again yet): *dirfd is
+ * left as it was.  Two stat calls: cheap enough for every trigger.
+ */
+enum { SPOOL_SAME = 0, SPOOL_REPLACED = 1 };
+int	spool_follow(const char *path, int *dirfd) SPOOL_MUSTCHECK;
+
+/*
+ * spool_follow for both daemons' loops, said once per change: a warning when the
+ * directory at path was replaced (the new one is used), one warning when none is
+ * there (*gone remembers it; zero it at start), a line when it is back.  0: use
+ * *dirfd; -1: there is no spool now, skip this step and call again at the next.
+ */
+int	spool_follow_logged(const char *path, int *dirfd, int *gone) SPOOL_MUSTCHECK;
+
+/*
  * What a spool entry is when it is not a regular file, as a phrase for a log
  * line ("a symbolic link", "a FIFO", "a directory"...; a symlink is not
  * followed).  NULL when it is a regular file or cannot be examined (gone).

@@ -81,17 +81,27 @@ durable_publish(int dirfd, const char *name, const void *buf, size_t len, int cl
 	if (durable_write_tmp(dirfd, tmp, buf, len) < 0)
 		return -1;
 	/* link() refuses to replace an existing name; rename() replaces atomically. */
-	if (clobber)
-		rc = renameat(dirfd, tmp, dirfd, name);
-	else if ((rc = linkat(dirfd, tmp, dirfd, name, 0)) == 0)
-		rc = unlinkat(dirfd, tmp, 0);
+	rc = clobber ? renameat(dirfd, tmp, dirfd, name) : linkat(dirfd, tmp, dirfd, name, 0);
 	if (rc < 0) {
 		saved = errno;
 		unlinkat(dirfd, tmp, 0);
 		errno = saved;
 		return -1;
 	}
-	return fsync(dirfd);
+	/*
+	 * NAME is visible from here on: a failure is no longer "nothing written", or a
+	 * caller that retries would publish the same data twice.  A failed fsync is
+	 * final (PostgreSQL's fsyncgate: a retry may succeed without the data being on
+	 * disk), so it is reported, never retried here.
+	 */
+	if (!clobber && unlinkat(dirfd, tmp, 0) < 0) {
+		saved = errno;
+		if (fsync(dirfd) < 0)
+			return DURABLE_UNSYNCED;
+		errno = saved;
+		return DURABLE_TMP_LEFT;
+	}
+	return fsync(dirfd) < 0 ? DURABLE_UNSYNCED : 0;
 }
 
 int

@@ -22,6 +22,7 @@
 #include "gen.h"
 #include "log.h"
 #include "notify.h"
+#include "spool.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG	/* bad configuration or usage */
 
@@ -74,8 +75,8 @@ static const struct cfg_table evgen_table = {
 	"evgen", evgen_keys, sizeof(evgen_keys) / sizeof(evgen_keys[0])
 };
 
-/* The only mutable global: set by the signal handler, read by the loop. */
-static volatile sig_atomic_t evgen_stop;
+/* The only mutable globals: set by the signal handlers, read by the loop. */
+static volatile sig_atomic_t evgen_stop, evgen_hup;
 
 static void
 evgen_on_signal(int sig)
@@ -85,13 +86,36 @@ evgen_on_signal(int sig)
 }
 
 static void
+evgen_on_hup(int sig)
+{
+	(void)sig;
+	evgen_hup = 1;
+}
+
+/*
+ * SIGHUP is logged and ignored: the configuration is read once, at start (a
+ * changed spool_dir or rate mid-run has no safe meaning, and a bad file on a
+ * reload would have to stop a running daemon); a restart applies a change.
+ */
+static void
+evgen_take_hup(void)
+{
+	if (!evgen_hup)
+		return;
+	evgen_hup = 0;
+	log_warnx("SIGHUP received and ignored: evgen reads its configuration only at start; "
+	    "restart it to apply a change (systemctl restart evgen)");
+}
+
+static void
 evgen_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: evgen [-c FILE] [--OPTION=VALUE ...]\n"
 	    "Simulate an e-commerce site: write batches of events as CSV files into a spool\n"
 	    "directory, each under a hidden temporary name then renamed atomically to\n"
-	    "events_<UTC time>_<uuid>.csv.  SIGTERM/SIGINT stop it after the file in hand.\n\n");
+	    "events_<UTC time>_<uuid>.csv.  SIGTERM/SIGINT stop it after the file in hand;\n"
+	    "SIGHUP is logged and ignored (the configuration is read at start only).\n\n");
 	cfg_usage(&evgen_table, out);
 	fprintf(out, "\nExit status: 0 on success or signal, 1 on a runtime failure, 2 on bad configuration.\n");
 }
@@ -147,6 +171,7 @@ evgen_pause(struct notify *n, double seconds)
 				break;
 			seconds += (double)left.tv_sec + (double)left.tv_nsec / 1e9;
 		}
+		evgen_take_hup();
 		notify_watchdog(n);
 	}
 }
@@ -171,11 +196,13 @@ struct evgen {
 	struct evgen_config	 cfg;
 	struct gen		*gen;
 	int			 spool_fd;
+	int			 spool_gone;	/* spool_dir cannot be opened (said once) */
 	int64_t			 last_name_us;	/* names must strictly increase */
 	long			 files;
 	int64_t			 rows;
 	struct notify		 notify;	/* systemd: ready, status, watchdog */
 	int64_t			 status_us;	/* when STATUS= was last sent */
+	int			 failed;	/* a published file is not durable: exit 1 */
 };
 
 /* For systemctl status; at most once a second: a burst writes thousands of files a second. */
@@ -201,7 +228,15 @@ evgen_event_clock(const struct evgen *e)
 	return sim_epoch_us + (int64_t)((double)(e->files + 1) * step * 1e6);
 }
 
-/* Write one file.  0 on success; -1 if it failed (nothing visible was left). */
+/*
+ * Write one file.  0 on success; -1 if it failed and nothing visible was left
+ * (retried on the next tick); 1 if it was published but the directory fsync
+ * after the rename failed.  That file is counted and never written again (its
+ * rows would be published twice, under new event_ids), and evgen stops with
+ * exit status 1: a failed fsync is final, a retry could report a success that
+ * is not on disk (PostgreSQL's fsyncgate), so a restart by the service manager
+ * is the honest next step.
+ */
 static int
 evgen_write_one(struct evgen *e)
 {
@@ -210,18 +245,23 @@ evgen_write_one(struct evgen *e)
 	size_t len;
 	char name[128];
 	int64_t now = evgen_now_us();
+	int rc, saved;
 
+	/* The spool is its path: files written into a directory moved aside are never read. */
+	if (spool_follow_logged(e->cfg.spool_dir, &e->spool_fd, &e->spool_gone) < 0)
+		return -1;
 	if (gen_file(e->gen, evgen_event_clock(e), &text, &len, &st) < 0) {
 		log_err("generating file %ld failed; retrying", e->files + 1);
 		return -1;
 	}
 	e->last_name_us = now > e->last_name_us ? now : e->last_name_us + 1;
 	evgen_name(e->gen, e->last_name_us, name, sizeof(name));
-	if (durable_create_at(e->spool_fd, name, text, len) < 0) {
+	if ((rc = durable_create_at(e->spool_fd, name, text, len)) == -1) {
 		log_warn("writing %s/%s failed; its temporary file was removed, retrying on the "
 		    "next tick", e->cfg.spool_dir, name);
 		return -1;
 	}
+	saved = errno;
 	e->files++;
 	e->rows += st.rows;
 	evgen_status(e, now, name);
@@ -231,6 +271,17 @@ evgen_write_one(struct evgen *e)
 			invalid += st.invalid[i];
 		log_info("wrote %s rows=%ld duplicates=%ld late=%ld invalid=%ld", name, st.rows,
 		    st.duplicates, st.late, invalid);
+	}
+	if (rc == DURABLE_TMP_LEFT)
+		log_warnx("%s/%s is written and durable, but unlink of its hidden temporary name "
+		    ".%s" DURABLE_TMP_SUFFIX " failed: %s; the next start of evgen removes it",
+		    e->cfg.spool_dir, name, name, strerror(saved));
+	else if (rc == DURABLE_UNSYNCED) {
+		log_errx("fsync of spool directory %s after the rename that published %s failed: "
+		    "%s; the file is published and counted, but a crash of the machine may lose "
+		    "it; stopping with exit status 1 (a failed fsync is not retried)",
+		    e->cfg.spool_dir, name, strerror(saved));
+		return 1;
 	}
 	return 0;
 }
@@ -246,10 +297,16 @@ evgen_run(struct evgen *e)
 {
 	int64_t t0 = evgen_now_us();
 	double secs;
+	int rc;
 
 	while (!evgen_stop && !evgen_done(e)) {
 		notify_watchdog(&e->notify);
-		if (evgen_write_one(e) < 0)
+		evgen_take_hup();
+		if ((rc = evgen_write_one(e)) > 0) {
+			e->failed = 1;
+			break;
+		}
+		if (rc < 0)
 			evgen_pause(&e->notify, e->cfg.interval > 1 ? e->cfg.interval : 1);
 		else if (!e->cfg.burst && !evgen_done(e))
 			evgen_pause(&e->notify, e->cfg.interval);
@@ -257,7 +314,7 @@ evgen_run(struct evgen *e)
 	secs = (double)(evgen_now_us() - t0) / 1e6;
 	log_info("stopping: wrote %ld files, %lld rows in %.3f s (%.0f rows/s)%s", e->files,
 	    (long long)e->rows, secs, secs > 0 ? (double)e->rows / secs : 0.0,
-	    evgen_stop ? " after a signal" : "");
+	    e->failed ? " after a failed directory fsync" : evgen_stop ? " after a signal" : "");
 }
 
 static uint64_t
@@ -283,6 +340,11 @@ evgen_signals(void)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
 		fatal("sigaction");
+	/* SA_RESTART: a SIGHUP changes nothing, so it must interrupt no call but a pause. */
+	sa.sa_handler = evgen_on_hup;
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
+		fatal("sigaction");
 }
 
 /* Parse and check the configuration; exits on --help, --version and bad usage. */
@@ -306,7 +368,7 @@ int
 main(int argc, char **argv)
 {
 	struct evgen e = { 0 };
-	int removed;
+	int removed, status;
 
 	evgen_configure(&e, argc, argv);
 	log_open("evgen", (enum log_level)e.cfg.log_level);
@@ -331,8 +393,9 @@ main(int argc, char **argv)
 	notify_ready(&e.notify);
 	evgen_run(&e);
 	notify_stopping(&e.notify);
+	status = e.failed ? EXIT_FAILURE : 0;
 	close(e.spool_fd);
 	gen_free(e.gen);
 	cfg_free(&evgen_table, &e.cfg);
-	return 0;
+	return status;
 }

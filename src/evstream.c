@@ -101,6 +101,7 @@ struct evstream {
 	struct dedupe		*dd;
 	struct csvin		*csv;
 	int			 spool_fd;
+	int			 spool_gone;	/* spool_dir cannot be opened (said once) */
 	struct spool_list	 list;
 	struct spool_list	 odd;		/* spool names that are not regular files */
 	struct batch		 b;
@@ -117,14 +118,37 @@ struct evstream {
 	double			 metrics_at;	/* when it was last written (monotonic) */
 };
 
-/* The only mutable global: set by the signal handler, read by the loop. */
-static volatile sig_atomic_t evstream_stop;
+/* The only mutable globals: set by the signal handlers, read by the loop. */
+static volatile sig_atomic_t evstream_stop, evstream_hup;
 
 static void
 evstream_on_signal(int sig)
 {
 	(void)sig;
 	evstream_stop = 1;
+}
+
+static void
+evstream_on_hup(int sig)
+{
+	(void)sig;
+	evstream_hup = 1;
+}
+
+/*
+ * SIGHUP is logged and ignored: the configuration is read once, at start.  Most
+ * keys cannot change under a running stream (spool, checkpoint, database, batch
+ * size), a bad file on a reload would have to stop the daemon, and a restart is
+ * always safe (the checkpoint and evstream_batches make it exactly once).
+ */
+static void
+evstream_take_hup(void)
+{
+	if (!evstream_hup)
+		return;
+	evstream_hup = 0;
+	log_warnx("SIGHUP received and ignored: evstream reads its configuration only at start; "
+	    "restart it to apply a change (systemctl restart evstream)");
 }
 
 static double
@@ -151,6 +175,7 @@ evstream_sleep_until(struct evstream *s, double until)
 		struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
 		if (nanosleep(&ts, NULL) < 0 && errno != EINTR)
 			break;
+		evstream_take_hup();
 		notify_watchdog(&s->notify);
 	}
 }
@@ -637,6 +662,13 @@ evstream_step(struct evstream *s)
 	double t0 = evstream_now();
 
 	notify_watchdog(&s->notify);
+	/*
+	 * The spool is its path, not the directory opened at start: after `mv spool
+	 * spool.old; mkdir spool` the old descriptor would list the old directory
+	 * forever, in silence.  While the path names no directory nothing is read.
+	 */
+	if (spool_follow_logged(s->cfg.spool_dir, &s->spool_fd, &s->spool_gone) < 0)
+		return 0;
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
 		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
 		return 0;
@@ -666,6 +698,7 @@ evstream_loop(struct evstream *s)
 	int n;
 
 	while (!evstream_stop) {
+		evstream_take_hup();	/* a --once backfill does not sleep */
 		if ((n = evstream_step(s)) < 0 || (s->cfg.once && n == 0))
 			break;
 		if (s->cfg.once)
@@ -687,7 +720,8 @@ evstream_usage(FILE *out)
 	    "every trigger_interval, take at most max_files_per_trigger new files in name\n"
 	    "order, validate each row, drop late events and duplicate event_ids, and commit\n"
 	    "events, rejects and the batch record in one transaction.  SIGTERM/SIGINT finish\n"
-	    "(or roll back) the batch in flight, write the checkpoint and exit 0.\n\n"
+	    "(or roll back) the batch in flight, write the checkpoint and exit 0; SIGHUP is\n"
+	    "logged and ignored (the configuration is read at start only).\n\n"
 	    "status prints files pending, the last batch, rows by outcome, rejects by reason,\n"
 	    "the watermark and the dedupe set (--json for scripts); exit 0 healthy, 1 stalled\n"
 	    "(a pending file older than stall_triggers triggers, or the database down).\n"
@@ -709,6 +743,11 @@ evstream_signals(void)
 	sa.sa_handler = evstream_on_signal;	/* no SA_RESTART: sleeps end at once */
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		fatal("sigaction");
+	/* SA_RESTART: a SIGHUP changes nothing, so it must interrupt no call but a sleep. */
+	sa.sa_handler = evstream_on_hup;
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
 		fatal("sigaction");
 	signal(SIGPIPE, SIG_IGN);
 }

@@ -182,6 +182,50 @@ spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *skipped
 	return spool_scan_into(dirfd, out, skipped, &n);
 }
 
+int
+spool_follow(const char *path, int *dirfd)
+{
+	struct stat now, held;
+	int fd;
+
+	if (stat(path, &now) < 0)
+		return -1;
+	if (!S_ISDIR(now.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (fstat(*dirfd, &held) < 0)
+		return -1;
+	if (held.st_nlink > 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino)
+		return SPOOL_SAME;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	(void)close(*dirfd);	/* read-only, and what was written through it was fsync'ed */
+	*dirfd = fd;
+	return SPOOL_REPLACED;
+}
+
+int
+spool_follow_logged(const char *path, int *dirfd, int *gone)
+{
+	int rc = spool_follow(path, dirfd);
+
+	if (rc < 0) {
+		if (!*gone)
+			log_warn("spool_dir %s cannot be opened (removed or moved away?); it is not "
+			    "used until it is back, checked again at every step", path);
+		*gone = 1;
+		return -1;
+	}
+	if (rc == SPOOL_REPLACED)
+		log_warnx("spool_dir %s is another directory now (removed or moved, then created "
+		    "again); using the new one: files left in the old one stay there", path);
+	else if (*gone)
+		log_info("spool_dir %s is back; using it again", path);
+	*gone = 0;
+	return 0;
+}
+
 /* --- leaving the spool ---------------------------------------------------------- */
 
 /* One path component that names an entry: no '/', not "." or "..". */

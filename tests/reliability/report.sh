@@ -30,6 +30,9 @@ SCENARIOS=(
 	"spool_disk_full|system/spool_disk_full|the spool's filesystem full while evgen writes; space freed by a consumer"
 	"evgen_kill9|system/evgen_kill9_never_partial|kill -9 of evgen at random moments (rows counted in whole visible files; lost = partial or missing files)"
 	"hostile_input_1m_rows|integration/hostile_input_rows|1,000,000 rows in one file (plus 10 MB / 20 MB lines, garbage, NULs, invalid UTF-8, deep quoting: checked in the test)"
+	"evgen_dir_fsync_failure|system/evgen_dir_fsync_failure_counted_once|evgen's directory fsync after a rename fails (EIO, an LD_PRELOAD shim); evgen restarted (rows counted in the files; lost = reported files missing; duplicated = event_ids in two files or unreported files)"
+	"sighup|system/sighup_keeps_daemons_running|SIGHUP three times to both running daemons"
+	"spool_recreated|system/spool_recreated_followed|the spool moved aside and created again, removed and created later, and moved under a running evgen (files left unread in a moved-aside directory are not counted)"
 	"soak|system/fuzz_and_soak_hold|steady stream at ~10,000 rows/s, 1 % duplicates, watermark 5 s, files deleted once committed"
 )
 OTHER_TESTS=(integration/hostile_spool_entries system/checkpoint_locked_or_damaged_refuses

@@ -249,6 +249,41 @@ test_remove(void)
 	rm_rf(dir, fd);
 }
 
+static void
+test_follow_a_replaced_spool(void)
+{
+	char *root = check_tmpdir(), path[4096], old[4096];
+	int fd, held;
+
+	snprintf(path, sizeof(path), "%s/spool", root);
+	snprintf(old, sizeof(old), "%s/spool.old", root);
+	CHECK(mkdir(path, 0755) == 0, "mkdir spool");
+	CHECK((fd = open(path, O_RDONLY | O_DIRECTORY)) >= 0, "open spool");
+	held = fd;
+	CHECK(spool_follow(path, &fd) == SPOOL_SAME && fd == held, "unchanged: kept");
+	/* Moved aside and not created again: an error, the descriptor kept. */
+	CHECK(rename(path, old) == 0, "rename");
+	CHECK(spool_follow(path, &fd) == -1 && errno == ENOENT && fd == held, "gone");
+	CHECK(mkdir(path, 0755) == 0, "mkdir again");
+	CHECK(put(fd, "in_old.csv", "x\n") == 0, "a file in the old one");
+	CHECK(spool_follow(path, &fd) == SPOOL_REPLACED && fd != held, "followed");
+	CHECK(get(fd, "in_old.csv") == NULL, "reads the new directory");
+	CHECK(spool_follow(path, &fd) == SPOOL_SAME, "then unchanged again");
+	/* Removed and created again, even if the inode number comes back. */
+	held = fd;
+	CHECK(rmdir(path) == 0 && mkdir(path, 0755) == 0, "rmdir, mkdir");
+	CHECK(spool_follow(path, &fd) == SPOOL_REPLACED && fd != held, "followed again");
+	CHECK(put(fd, "new.csv", "x\n") == 0, "a file through the followed descriptor");
+	snprintf(old, sizeof(old), "%s/spool/new.csv", root);
+	CHECK(access(old, F_OK) == 0, "lands in the directory at the path");
+	/* Not a directory any more. */
+	CHECK(unlink(old) == 0 && rmdir(path) == 0 && put(AT_FDCWD, path, "") == 0,
+	    "a file at the path");
+	CHECK(spool_follow(path, &fd) == -1 && errno == ENOTDIR, "not a directory");
+	close(fd);
+	check_rm_rf(root);
+}
+
 int
 main(void)
 {
@@ -258,5 +293,6 @@ main(void)
 	RUN(test_quarantine_never_overwrites);
 	RUN(test_move_into_subdir);
 	RUN(test_remove);
+	RUN(test_follow_a_replaced_spool);
 	return check_exit();
 }
