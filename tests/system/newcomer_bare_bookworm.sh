@@ -75,6 +75,7 @@ procs() { # ERE: the PIDs whose command line matches
 x sh -c 'kill -INT "$@"' sh $(procs '^bash tests/lib/demo.sh')
 gone() { [[ -z $(procs '/(evgen|evstream|postgres) |demo\.sh') ]]; }
 check "newcomer_make_run_sigint_stops_everything" wait_for 30 gone
+kill "$RUN_PID" 2>/dev/null	# the exec's client: it has returned, unless the demo is stuck
 wait "$RUN_PID" 2>/dev/null
 
 # --- make test, first try ---------------------------------------------------------------
