@@ -160,6 +160,13 @@ struct sink_summary {
 };
 int sink_summary(struct sink *s, struct sink_summary *out) SINK_MUSTCHECK;
 
+/*
+ * Over the last nbatches committed batches: the rows read, and how many of
+ * them were late or future (evstream_batches.late counts both).
+ */
+int sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
+    SINK_MUSTCHECK;
+
 /* The first committed batch whose files include name, or *batch_id = 0. */
 int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id) SINK_MUSTCHECK;
 

@@ -41,7 +41,7 @@
 enum sink_sql {
 	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
 	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
-	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_N
+	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_RECENT_LATE, SQL_N
 };
 
 static const char *const sink_sql_tmpl[SQL_N] = {
@@ -84,6 +84,10 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "GROUP BY reason",
 	[SQL_FILE_BATCH] = "SELECT batch_id FROM {s}.evstream_batches WHERE $1 = ANY (files) "
 	    "ORDER BY batch_id LIMIT 1",
+	/* The primary key's index hands over the last $1 batches without a sort. */
+	[SQL_RECENT_LATE] = "SELECT coalesce(sum(rows_read), 0)::int8, coalesce(sum(late), 0)::int8 "
+	    "FROM (SELECT rows_read, late FROM {s}.evstream_batches ORDER BY batch_id DESC "
+	    "LIMIT $1) r",
 };
 
 /* Connection keywords read from the environment, first match wins, before conninfo. */
@@ -1221,6 +1225,29 @@ sink_file_batch(struct sink *s, const char *name, int64_t *batch_id)
 	}
 	if (PQntuples(res) == 1)
 		*batch_id = sink_get_int8(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int
+sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
+{
+	static const Oid types[] = { SINK_OID_INT8, SINK_OID_INT8 };
+	char num[SINK_FORMAT_INT_MAX + 1];
+	const char *params[1] = { num };
+	PGresult *res;
+
+	*rows = *late = 0;
+	num[sink_format_int(num, nbatches)] = '\0';
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_RECENT_LATE], 1, params,
+	    types, 2)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	*rows = sink_get_int8(res, 0, 0);
+	*late = sink_get_int8(res, 0, 1);
 	PQclear(res);
 	return 0;
 }
