@@ -234,6 +234,8 @@ evstream_db_ready(struct evstream *s)
 		if (st == SINK_FATAL)
 			fatalx("database: %s; fix the configuration or the schema, then restart",
 			    sink_error(s->sink));
+		if (evstream_stop)
+			break;		/* the sink gave up because of the signal: no outage */
 		evstream_outage(s, "connecting");
 	}
 	return -1;
@@ -534,9 +536,13 @@ evstream_commit(struct evstream *s, double t0)
 			break;
 		if (st == SINK_FATAL)
 			fatalx("batch %lld: %s; stopping", (long long)s->b.id, sink_error(s->sink));
-		evstream_outage(s, what);
-		if (evstream_stop)
+		if (evstream_stop) {
+			log_info("batch %lld: %s; stopping (the next start reconciles the checkpoint "
+			    "with the database: nothing is lost or repeated)", (long long)s->b.id,
+			    sink_error(s->sink));
 			return -1;
+		}
+		evstream_outage(s, what);
 	}
 	evstream_db_ok(s);
 	evstream_failpoint("after_commit");
@@ -774,6 +780,8 @@ evstream_open(struct evstream *s)
 		log_errx("bad configuration: %s", err);
 		exit(EXIT_CONFIG);
 	}
+	/* SIGTERM ends any database wait too: the call is cancelled, the batch rolled back. */
+	sink_set_stop_flag(s->sink, &evstream_stop);
 	if (getenv("EVSTREAM_FAILPOINT") != NULL)
 		sink_set_test_hook(s->sink, evstream_sink_hook, NULL);
 	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new()) == NULL)
@@ -836,7 +844,7 @@ main(int argc, char **argv)
 	while (!evstream_stop) {
 		if (evstream_db_ready(&s) < 0)
 			break;
-		if (evstream_reconcile(&s) == 0)
+		if (evstream_reconcile(&s) == 0 || evstream_stop)
 			break;
 		evstream_outage(&s, "reconciling the checkpoint");
 	}
