@@ -1154,8 +1154,8 @@ sink_begin(struct sink *s)
 	if (sink_cmd(s, "BEGIN", "BEGIN") == 0)
 		return SINK_OK;
 	sink_abort(s);
-	if (sink_connected(s))
-		return SINK_RETRY;	/* alive, and still refused BEGIN */
+	if (sink_connected(s) || s->stopping)
+		return SINK_RETRY;	/* alive and still refused BEGIN, or told to stop */
 	if ((st = sink_connect(s)) != SINK_OK)
 		return st;
 	return sink_cmd(s, "BEGIN", "BEGIN") == 0 ? SINK_OK : SINK_RETRY;
