@@ -621,10 +621,13 @@ sink_exec(struct sink *s, const char *what, const char *sql, int nparams,
     const char *const *params, int binary)
 {
 	struct sink_clock w = sink_clock_start(what);
-	int sent = nparams == 0 && !binary ? PQsendQuery(s->conn, sql) :
-	    PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, binary);
+	int sent;
 
-	if (s->broken || !sent || sink_send_all(s, &w) < 0)
+	if (s->broken)
+		return NULL;
+	sent = nparams == 0 && !binary ? PQsendQuery(s->conn, sql) :
+	    PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, binary);
+	if (!sent || sink_send_all(s, &w) < 0)
 		return NULL;
 	return sink_result(s, &w);
 }
