@@ -324,7 +324,8 @@ status_json_db(const struct status_report *r, FILE *out)
 		    d->rejects[i]);
 	if (d->rejects[REJECT_NONE] > 0)
 		fprintf(out, ",\"other\":%" PRId64, d->rejects[REJECT_NONE]);
-	fputs("}}", out);
+	fprintf(out, "},\"recent\":{\"batches\":%ld,\"rows\":%" PRId64 ",\"late_or_future\":%"
+	    PRId64 "}}", r->cfg->reject_alarm_batches, r->recent_rows, r->recent_late);
 }
 
 static void

@@ -48,6 +48,7 @@ evstream_once
 check_eq "late_rows_rejected" 6 "$(q "SELECT count(*) FROM event_rejects WHERE reason = 'late' AND file = 'events_03.csv'")"
 evs status --json >"$ST/status.json" 2>>"$LOG"; rc=$?
 check_eq "status_exit_1_while_most_rows_rejected" 1 "$rc"
+check_eq "status_json_recent_window" "10 10 8" "$(jq -r '.database.recent | "\(.batches) \(.rows) \(.late_or_future)"' "$ST/status.json")"
 check_eq "status_problem_names_late_or_future" 1 \
 	"$(jq '[.problems[] | select(test("8 of the 10 rows of the last 10 batches were late or future"))] | length' "$ST/status.json")"
 check "status_text_problem_line" grep -q '^  problem     rejecting: ' <(evs status 2>>"$LOG")
