@@ -34,7 +34,7 @@
  * (30 s) are on (libpq ignores them on Unix sockets).
  *
  * Every call is bounded.  The session gets statement_timeout 15 min and
- * lock_timeout 1 min unless the connection string's options (or PGOPTIONS) set
+ * lock_timeout 20 s unless the connection string's options (or PGOPTIONS) set
  * them, or the server does; the client gives up 10 s after statement_timeout
  * (a stopped server enforces nothing), and connect_timeout bounds a whole
  * connection attempt.  A call that waits more than 10 s is logged as a warning.

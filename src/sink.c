@@ -34,7 +34,9 @@
  * which a stopped server can never enforce.
  */
 #define SINK_STATEMENT_TIMEOUT	"15min"	/* a 10 M-row COPY takes ~2 min on the bench */
-#define SINK_LOCK_TIMEOUT	"1min"	/* a lock on a table fails the batch, which is retried */
+/* A lock on a table fails the batch, which is retried: under WatchdogSec= (30 s), so
+ * under systemd a lock ends in a retry, not in a watchdog kill. */
+#define SINK_LOCK_TIMEOUT	"20s"
 #define SINK_GRACE		10.0	/* seconds past statement_timeout before the client gives up */
 #define SINK_SLOW_WARN		10.0	/* seconds: one wait longer than this is logged */
 #define SINK_STOP_GRACE		3.0	/* seconds a cancelled call may take to answer once stopping */
@@ -518,7 +520,7 @@ sink_wait(struct sink *s, struct sink_clock *w, short events)
 {
 	struct pollfd p = { PQsocket(s->conn), events, 0 };
 	double now, waited;
-	char who[32];
+	char who[32], bound[48];
 
 	if (p.fd < 0)
 		return sink_give_up(s, "%s: %s", w->what, PQerrorMessage(s->conn));
@@ -539,9 +541,13 @@ sink_wait(struct sink *s, struct sink_clock *w, short events)
 			    SINK_GRACE);
 		if (!w->warned && waited >= SINK_SLOW_WARN) {
 			w->warned = 1;
+			if (s->limit > 0)
+				snprintf(bound, sizeof(bound), "giving up after %.0f s", s->limit);
+			else
+				snprintf(bound, sizeof(bound), "no limit (statement_timeout 0)");
 			log_warnx("%s%s has waited %.0f s for the database (a lock held on a table, "
-			    "or a server that does not answer); giving up after %.0f s, SIGTERM stops "
-			    "it sooner", sink_who(s, who), w->what, waited, s->limit);
+			    "or a server that does not answer); %s, SIGTERM stops it sooner",
+			    sink_who(s, who), w->what, waited, bound);
 		}
 		int rc = poll(&p, 1, SINK_SLICE_MS);
 		if (rc > 0)

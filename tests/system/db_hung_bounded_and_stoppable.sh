@@ -57,7 +57,7 @@ csv_ids "$SPOOL" >"$ST/expected"
 db_ids >"$ST/got"
 check_eq "after_lock_every_row_once" "20 0" "$(wc -l <"$ST/got") $(LC_ALL=C comm -3 "$ST/expected" "$ST/got" | wc -l)"
 
-# The connection string's lock_timeout wins over evstream's (1 min): the batch fails
+# The connection string's lock_timeout wins over evstream's (20 s): the batch fails
 # after 1 s, is retried with backoff, and lands once the lock is gone.  (evstream
 # starts first: it must not inherit the locker's pipe.)
 ready=$(grep -c 'dedupe set rebuilt' "$LOG")
