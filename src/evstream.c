@@ -718,7 +718,8 @@ evstream_usage(FILE *out)
 	    "(or roll back) the batch in flight, write the checkpoint and exit 0.\n\n"
 	    "status prints files pending, the last batch, rows by outcome, rejects by reason,\n"
 	    "the watermark and the dedupe set (--json for scripts); exit 0 healthy, 1 stalled\n"
-	    "(a pending file older than stall_triggers triggers, or the database down).\n"
+	    "(a pending file older than stall_triggers triggers, the database down, or more\n"
+	    "than reject_alarm_share of the recent rows late or future).\n"
 	    "quarantine list shows each quarantined file, when and why; quarantine requeue\n"
 	    "moves a repaired one back into the spool, unless it was ever committed.\n\n",
 	    ops_usage);
