@@ -24,7 +24,9 @@ struct reject {
 struct batch_counts {
 	int64_t rows;		/* data records read */
 	int64_t valid;		/* passed validation */
-	int64_t late;		/* valid but older than the watermark */
+	int64_t late;		/* valid but outside the window: older than the watermark,
+				 * or one of `future` (the batch log's `late` counts both) */
+	int64_t future;		/* valid but after b->future_us: a producer's clock is wrong */
 	int64_t dup;		/* valid, on time, event_id already seen */
 	int64_t rejected;	/* failed validation */
 	int64_t written;	/* rows the database inserted (set by the sink) */
@@ -42,6 +44,7 @@ struct batch {
 	size_t		 textlen, textcap;
 	struct batch_counts n;
 	int64_t		 watermark_us;	/* the watermark applied; EVENT_TIME_NONE if none */
+	int64_t		 future_us;	/* later events are rejected as "future"; INT64_MAX: none */
 	int64_t		 max_time_us;	/* max event_time over accepted events + earlier max */
 };
 
@@ -63,7 +66,9 @@ batch_reject_raw(const struct batch *b, const struct reject *r)
 /*
  * Filling a batch from one spool file: every row is validated; a bad row becomes
  * a reject with its reason; a valid row older than b->watermark_us becomes a
- * "late" reject; a valid row whose event_id the dedupe set already holds is
+ * "late" reject; a valid row later than b->future_us becomes a "future" reject
+ * (so one row from a skewed clock can never carry the watermark with it); a valid
+ * row whose event_id the dedupe set already holds is
  * counted as a duplicate and dropped; the rest become events (and enter the set).
  */
 struct csvin;

@@ -55,8 +55,16 @@ enum reject_reason {
 	REJECT_PRICE,		/* "price": not a number >= 0 with at most 2 decimals */
 	REJECT_EVENT_TIME,	/* "event_time": not a timestamp we accept */
 	REJECT_LATE,		/* "late": older than the watermark */
+	REJECT_FUTURE,		/* "future": later than the wall clock + max_future_seconds */
 	REJECT_NREASONS
 };
 extern const char *const reject_reason_names[REJECT_NREASONS];
+
+/* A producer's bug (failed validation), not a row outside the event-time window. */
+static inline int
+reject_is_invalid(enum reject_reason r)
+{
+	return r != REJECT_LATE && r != REJECT_FUTURE;
+}
 
 #endif

@@ -33,7 +33,7 @@
 enum metrics_outcome {
 	METRICS_WRITTEN,	/* inserted into events */
 	METRICS_DUPLICATE,	/* event_id already in the dedupe set: dropped */
-	METRICS_LATE,		/* older than the watermark: a 'late' reject */
+	METRICS_LATE,		/* outside the window: a 'late' or 'future' reject */
 	METRICS_INVALID,	/* failed validation: a reject with its reason */
 	METRICS_CONFLICT,	/* valid, but the database already held the event_id */
 	METRICS_NOUTCOMES
@@ -45,7 +45,7 @@ struct metrics {
 	double		 start_time;	/* seconds since 1970 */
 	uint64_t	 batches, files_committed, files_quarantined, rows_read;
 	uint64_t	 rows[METRICS_NOUTCOMES];
-	uint64_t	 invalid[REJECT_NREASONS];	/* by reason; NONE and LATE stay 0 */
+	uint64_t	 invalid[REJECT_NREASONS];	/* by reason; NONE, LATE, FUTURE stay 0 */
 	uint64_t	 bucket[METRICS_NBUCKETS];	/* per bucket, not cumulative */
 	double		 duration_sum;
 	double		 last_batch_time;	/* seconds since 1970 of the last commit; 0: none */

@@ -34,6 +34,8 @@ struct ops_config {
 	double		 trigger_interval;
 	double		 watermark_delay;
 	long		 stall_triggers;	/* pending longer than this many triggers: stalled */
+	double		 reject_alarm_share;	/* late or future share of recent rows: unhealthy */
+	long		 reject_alarm_batches;	/* the batches that share is taken over */
 };
 
 /* 1 if word names a subcommand (the daemon then does not start). */

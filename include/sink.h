@@ -29,12 +29,22 @@
  * PGDATABASE, PGUSER, PGPASSWORD, else from conninfo; everything else is
  * libpq's (so ~/.pgpass and PGPASSFILE work when no password is given).
  * client_encoding is forced to UTF8 (the COPY data is UTF-8 whatever the
- * locale), application_name defaults to "evstream", connect_timeout to 10 s.
+ * locale), application_name defaults to "evstream", connect_timeout to 10 s,
+ * and TCP keepalives (10 s idle, 5 s apart, 3 probes) and tcp_user_timeout
+ * (30 s) are on (libpq ignores them on Unix sockets).
+ *
+ * Every call is bounded.  The session gets statement_timeout 15 min and
+ * lock_timeout 20 s unless the connection string's options (or PGOPTIONS) set
+ * them, or the server does; the client gives up 10 s after statement_timeout
+ * (a stopped server enforces nothing), and connect_timeout bounds a whole
+ * connection attempt.  A call that waits more than 10 s is logged as a warning.
+ * libpq never blocks: each wait is a poll(2) on its socket.
  * Neither the password nor the conninfo string is ever logged or returned.
  */
 #ifndef EVPIPE_SINK_H
 #define EVPIPE_SINK_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +82,13 @@ void sink_free(struct sink *s);		/* closes the connection; NULL is fine */
 enum sink_status sink_connect(struct sink *s) SINK_MUSTCHECK;
 void sink_disconnect(struct sink *s);
 int  sink_connected(const struct sink *s);
+
+/*
+ * A signal flag (evstream's SIGTERM): once set, the call in flight is
+ * cancelled on the server (PQcancel), answered within 3 s or its connection
+ * is closed, and the call fails (SINK_RETRY) after rolling back.  NULL: none.
+ */
+void sink_set_stop_flag(struct sink *s, const volatile sig_atomic_t *stop);
 
 /* Last error, one line, no secrets ("" if none), and its SQLSTATE ("" if the
  * error did not come from the server, e.g. a refused connection). */
@@ -159,6 +176,13 @@ struct sink_summary {
 	int64_t rejects[REJECT_NREASONS];
 };
 int sink_summary(struct sink *s, struct sink_summary *out) SINK_MUSTCHECK;
+
+/*
+ * Over the last nbatches committed batches: the rows read, and how many of
+ * them were late or future (evstream_batches.late counts both).
+ */
+int sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
+    SINK_MUSTCHECK;
 
 /* The first committed batch whose files include name, or *batch_id = 0. */
 int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id) SINK_MUSTCHECK;

@@ -14,8 +14,11 @@
  *                  set's size is known only to the daemon's memory
  *
  * Healthy means: the spool and the checkpoint can be read, the database
- * answers, and no pending file is older than stall_triggers x
- * trigger_interval.  Anything else is stalled, with one line per problem.
+ * answers, no pending file is older than stall_triggers x
+ * trigger_interval, and no more than reject_alarm_share of the rows read by the
+ * last reject_alarm_batches batches was late or future (a producer's clock is
+ * wrong, or the watermark was carried away: every row is rejected while the
+ * stream looks busy).  Anything else is stalled, with one line per problem.
  */
 #ifndef EVPIPE_STATUS_H
 #define EVPIPE_STATUS_H
@@ -49,6 +52,8 @@ struct status_report {
 	char		 db_target[256];	/* user@host:port/dbname, no password */
 	char		 db_error[512];		/* "" when up */
 	struct sink_summary db;
+	int64_t		 recent_rows;		/* read by the last reject_alarm_batches batches */
+	int64_t		 recent_late;		/* of them, late or future */
 
 	int64_t		 max_event_time_us;	/* the database's if it answered, else the checkpoint's */
 	int64_t		 watermark_us;		/* EVENT_TIME_NONE: no event yet */

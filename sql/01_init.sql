@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS evstream_batches (
     files          text[]       NOT NULL,
     rows_read      bigint       NOT NULL,
     valid          bigint       NOT NULL,
-    late           bigint       NOT NULL,
+    late           bigint       NOT NULL,   -- late or future: reason 'late' or 'future' in event_rejects
     duplicates     bigint       NOT NULL,
     rejected       bigint       NOT NULL,
     written        bigint       NOT NULL,

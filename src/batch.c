@@ -34,6 +34,7 @@ batch_init(struct batch *b)
 {
 	memset(b, 0, sizeof(*b));
 	b->watermark_us = b->max_time_us = EVENT_TIME_NONE;
+	b->future_us = INT64_MAX;
 }
 
 void
@@ -45,6 +46,7 @@ batch_reset(struct batch *b)
 	memset(&b->n, 0, sizeof(b->n));
 	b->id = 0;
 	b->watermark_us = b->max_time_us = EVENT_TIME_NONE;
+	b->future_us = INT64_MAX;
 }
 
 void
@@ -109,7 +111,7 @@ struct batch_fill {
 	uint32_t	 file;
 };
 
-/* One row's fate: reject (invalid or late), duplicate, or event. */
+/* One row's fate: reject (invalid, late or future), duplicate, or event. */
 static int
 batch_take_row(void *arg, const struct csv_row *row)
 {
@@ -129,6 +131,12 @@ batch_take_row(void *arg, const struct csv_row *row)
 	if (b->watermark_us != EVENT_TIME_NONE && ev.time_us < b->watermark_us) {
 		b->n.late++;
 		return batch_add_reject(b, f->file, row->line, REJECT_LATE, row->raw, row->rawlen);
+	}
+	/* The bound was computed once per batch: one compare per row. */
+	if (ev.time_us > b->future_us) {
+		b->n.late++;
+		b->n.future++;
+		return batch_add_reject(b, f->file, row->line, REJECT_FUTURE, row->raw, row->rawlen);
 	}
 	if ((fresh = dedupe_insert(f->dd, ev.id, ev.time_us)) < 0)
 		return -1;

@@ -17,4 +17,5 @@ const char *const reject_reason_names[REJECT_NREASONS] = {
 	[REJECT_PRICE] = "price",
 	[REJECT_EVENT_TIME] = "event_time",
 	[REJECT_LATE] = "late",
+	[REJECT_FUTURE] = "future",
 };

@@ -54,6 +54,9 @@ struct evstream_config {
 	int	 log_level;
 	char	*metrics_file;
 	long	 stall_triggers;
+	double	 max_future_seconds;
+	double	 reject_alarm_share;
+	long	 reject_alarm_batches;
 };
 
 static const char *const log_level_choices[] = { "error", "warning", "info", "debug", NULL };
@@ -83,6 +86,12 @@ static const struct cfg_key evstream_keys[] = {
 	    "empty = off)"),
 	K(stall_triggers, CFG_INT, "6", 1, 1000000, "evstream status says stalled (exit 1) once "
 	    "a pending file is older than this many trigger_intervals"),
+	K(max_future_seconds, CFG_DOUBLE, "300", 0, 31536000, "seconds: events dated later than "
+	    "this machine's clock + this are rejected as 'future' and never move the watermark"),
+	K(reject_alarm_share, CFG_DOUBLE, "0.5", 0.01, 1, "evstream status says unhealthy (exit 1) "
+	    "while more than this share of the rows read by the last reject_alarm_batches "
+	    "batches was late or future"),
+	K(reject_alarm_batches, CFG_INT, "10", 1, 1000000, "batches that reject_alarm_share looks at"),
 	{ "once", CFG_BOOL, offsetof(struct evstream_config, once), "off", 0, 0, NULL, CFG_CLI_ONLY,
 	    "process every file available now, in batches of the same size, then exit (backfill)" },
 	{ "log_level", CFG_ENUM, offsetof(struct evstream_config, log_level), "info", 0, 0,
@@ -253,6 +262,8 @@ evstream_db_ready(struct evstream *s)
 		if (st == SINK_FATAL)
 			fatalx("database: %s; fix the configuration or the schema, then restart",
 			    sink_error(s->sink));
+		if (evstream_stop)
+			break;		/* the sink gave up because of the signal: no outage */
 		evstream_outage(s, "connecting");
 	}
 	return -1;
@@ -392,7 +403,7 @@ evstream_warn_rejects(const struct evstream *s)
 		long long n = 0;
 
 		for (; i < b->nrej && b->rej[i].file == file; i++) {
-			if (b->rej[i].reason == REJECT_LATE)
+			if (!reject_is_invalid(b->rej[i].reason))
 				continue;
 			if (n++ == 0)
 				first = &b->rej[i];
@@ -448,6 +459,46 @@ evstream_wallclock(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The latest event time a batch accepts: this machine's clock plus
+ * max_future_seconds, read once per batch.  Without it one row from a skewed
+ * clock (or dated 2099) would carry the watermark with it, and every later
+ * event would be late, for good: the watermark only moves forward.
+ */
+static int64_t
+evstream_future_bound(const struct evstream *s)
+{
+	double bound = (evstream_wallclock() + s->cfg.max_future_seconds) * 1e6;
+
+	return bound >= (double)INT64_MAX ? INT64_MAX : (int64_t)bound;
+}
+
+/*
+ * Rows from the future say a producer's clock is wrong: said once per batch
+ * (each such row is in event_rejects), after the commit like the other warnings.
+ */
+static void
+evstream_warn_future(const struct evstream *s)
+{
+	const struct batch *b = &s->b;
+	char bound[32];
+
+	if (b->n.future == 0 || !log_enabled(LOG_LVL_WARNING))
+		return;
+	ts_format(b->future_us, bound);
+	for (size_t i = 0; i < b->nrej; i++)
+		if (b->rej[i].reason == REJECT_FUTURE) {
+			evstream_file_warn(b->files[b->rej[i].file], 0, "batch %lld: %lld row%s dated "
+			    "after %s UTC (this clock + max_future_seconds %g), the first %s/%s line "
+			    "%lld; rejected as 'future', the watermark did not move: is a producer's "
+			    "clock wrong? (evstream(8), FUTURE AND LATE EVENTS)", (long long)b->id,
+			    (long long)b->n.future, b->n.future == 1 ? "" : "s", bound,
+			    s->cfg.max_future_seconds, s->cfg.spool_dir, b->files[b->rej[i].file],
+			    (long long)b->rej[i].line);
+			return;
+		}
 }
 
 /*
@@ -513,9 +564,13 @@ evstream_commit(struct evstream *s, double t0)
 			break;
 		if (st == SINK_FATAL)
 			fatalx("batch %lld: %s; stopping", (long long)s->b.id, sink_error(s->sink));
-		evstream_outage(s, what);
-		if (evstream_stop)
+		if (evstream_stop) {
+			log_info("batch %lld: %s; stopping (the next start reconciles the checkpoint "
+			    "with the database: nothing is lost or repeated)", (long long)s->b.id,
+			    sink_error(s->sink));
 			return -1;
+		}
+		evstream_outage(s, what);
 	}
 	evstream_db_ok(s);
 	evstream_failpoint("after_commit");
@@ -527,6 +582,7 @@ evstream_commit(struct evstream *s, double t0)
 		evstream_clean(s, s->b.files[i]);
 	dedupe_evict(s->dd, evstream_watermark(s, s->b.max_time_us));
 	evstream_warn_rejects(s);
+	evstream_warn_future(s);
 	evstream_log_batch(s, (evstream_now() - t0) * 1000);
 	evstream_publish(s, &s->b, evstream_now() - t0);
 	return 0;
@@ -681,6 +737,7 @@ evstream_step(struct evstream *s)
 	s->b.id = ckpt_last_batch(s->ckpt) + 1;
 	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
 	s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
+	s->b.future_us = evstream_future_bound(s);
 	size_t taken = evstream_fill(s);
 	if (!s->cfg.once)
 		evstream_watch_backlog(s);
@@ -724,7 +781,8 @@ evstream_usage(FILE *out)
 	    "logged and ignored (the configuration is read at start only).\n\n"
 	    "status prints files pending, the last batch, rows by outcome, rejects by reason,\n"
 	    "the watermark and the dedupe set (--json for scripts); exit 0 healthy, 1 stalled\n"
-	    "(a pending file older than stall_triggers triggers, or the database down).\n"
+	    "(a pending file older than stall_triggers triggers, the database down, or more\n"
+	    "than reject_alarm_share of the recent rows late or future).\n"
 	    "quarantine list shows each quarantined file, when and why; quarantine requeue\n"
 	    "moves a repaired one back into the spool, unless it was ever committed.\n\n",
 	    ops_usage);
@@ -791,6 +849,8 @@ evstream_open(struct evstream *s)
 		log_errx("bad configuration: %s", err);
 		exit(EXIT_CONFIG);
 	}
+	/* SIGTERM ends any database wait too: the call is cancelled, the batch rolled back. */
+	sink_set_stop_flag(s->sink, &evstream_stop);
 	if (getenv("EVSTREAM_FAILPOINT") != NULL)
 		sink_set_test_hook(s->sink, evstream_sink_hook, NULL);
 	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new()) == NULL)
@@ -825,7 +885,8 @@ evstream_ops(struct evstream *s, char **words, int json)
 {
 	const struct ops_config c = { s->cfg.spool_dir, s->cfg.checkpoint_dir, s->cfg.conninfo,
 	    s->cfg.db_schema, s->cfg.metrics_file, s->cfg.trigger_interval,
-	    s->cfg.watermark_delay, s->cfg.stall_triggers };
+	    s->cfg.watermark_delay, s->cfg.stall_triggers, s->cfg.reject_alarm_share,
+	    s->cfg.reject_alarm_batches };
 	int rc;
 
 	log_open("evstream", (enum log_level)s->cfg.log_level);
@@ -852,7 +913,7 @@ main(int argc, char **argv)
 	while (!evstream_stop) {
 		if (evstream_db_ready(&s) < 0)
 			break;
-		if (evstream_reconcile(&s) == 0)
+		if (evstream_reconcile(&s) == 0 || evstream_stop)
 			break;
 		evstream_outage(&s, "reconciling the checkpoint");
 	}

@@ -59,7 +59,7 @@ metrics_add_batch(struct metrics *m, const struct batch *b, double seconds, doub
 	if (sent > b->n.written)	/* never below: the database cannot insert more */
 		m->rows[METRICS_CONFLICT] += (uint64_t)(sent - b->n.written);
 	for (i = 0; i < b->nrej; i++)
-		if (b->rej[i].reason != REJECT_LATE)
+		if (reject_is_invalid(b->rej[i].reason))
 			m->invalid[b->rej[i].reason]++;
 	for (i = 0; i < METRICS_NBUCKETS && seconds > metrics_buckets[i]; i++)
 		;
@@ -154,7 +154,7 @@ metrics_render_rows(struct metrics *m)
 	    "validation, by reason (the first check that failed).") < 0)
 		return -1;
 	for (int r = REJECT_NONE + 1; r < REJECT_NREASONS; r++)
-		if (r != REJECT_LATE && metrics_printf(m, "evpipe_rows_invalid_total{reason=\"%s\"} "
+		if (reject_is_invalid((enum reject_reason)r) && metrics_printf(m, "evpipe_rows_invalid_total{reason=\"%s\"} "
 		    "%" PRIu64 "\n", reject_reason_names[r], m->invalid[r]) < 0)
 			return -1;
 	return 0;

@@ -2,11 +2,16 @@
 #include "sink.h"
 
 #include <endian.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "event.h"
@@ -18,6 +23,29 @@
 #define SINK_PG_EPOCH_US INT64_C(946684800000000)	/* 2000-01-01, binary timestamps' zero */
 #define SINK_SCRUB_MIN	4		/* shorter passwords would blank out ordinary words */
 #define SINK_STATUS_TIMEOUT "10s"	/* statement_timeout of the status queries */
+#define SINK_STATUS_SECONDS 10.0	/* the same, for the client's own bound */
+
+/*
+ * Bounded waits.  Every call waits in poll(2) on libpq's socket, never inside
+ * libpq, so the stop flag, the client's own deadline and the slow-call warning
+ * are all seen while the server is silent (a lock, a stopped or lost server).
+ * The session's timeouts are evstream's unless the connection string (options=,
+ * PGOPTIONS) set them; the client gives up SINK_GRACE after statement_timeout,
+ * which a stopped server can never enforce.
+ */
+#define SINK_STATEMENT_TIMEOUT	"15min"	/* a 10 M-row COPY takes ~2 min on the bench */
+/* A lock on a table fails the batch, which is retried: under WatchdogSec= (30 s), so
+ * under systemd a lock ends in a retry, not in a watchdog kill. */
+#define SINK_LOCK_TIMEOUT	"20s"
+#define SINK_GRACE		10.0	/* seconds past statement_timeout before the client gives up */
+#define SINK_SLOW_WARN		10.0	/* seconds: one wait longer than this is logged */
+#define SINK_STOP_GRACE		3.0	/* seconds a cancelled call may take to answer once stopping */
+#define SINK_SLICE_MS		250	/* poll slices: a signal racing the poll is seen this late */
+/* libpq's TCP defaults (ignored on Unix sockets): a dead peer is noticed in ~25 s. */
+static const struct { const char *key, *value; } sink_tcp_defaults[] = {
+	{ "keepalives", "1" }, { "keepalives_idle", "10" }, { "keepalives_interval", "5" },
+	{ "keepalives_count", "3" }, { "tcp_user_timeout", "30000" },
+};
 
 /* pg_type OIDs of the binary results we read (fixed since PostgreSQL 7). */
 #define SINK_OID_INT8	20
@@ -41,7 +69,7 @@
 enum sink_sql {
 	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
 	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
-	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_N
+	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_RECENT_LATE, SQL_N
 };
 
 static const char *const sink_sql_tmpl[SQL_N] = {
@@ -84,6 +112,10 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "GROUP BY reason",
 	[SQL_FILE_BATCH] = "SELECT batch_id FROM {s}.evstream_batches WHERE $1 = ANY (files) "
 	    "ORDER BY batch_id LIMIT 1",
+	/* The primary key's index hands over the last $1 batches without a sort. */
+	[SQL_RECENT_LATE] = "SELECT coalesce(sum(rows_read), 0)::int8, coalesce(sum(late), 0)::int8 "
+	    "FROM (SELECT rows_read, late FROM {s}.evstream_batches ORDER BY batch_id DESC "
+	    "LIMIT $1) r",
 };
 
 /* Connection keywords read from the environment, first match wins, before conninfo. */
@@ -108,6 +140,13 @@ struct sink {
 	sink_hook_fn	 hook;		/* test aid, see sink_set_test_hook */
 	void		*hook_arg;
 	struct sink_stats stats;	/* for the metrics; only ever grows */
+	const volatile sig_atomic_t *stop;	/* the caller's signal flag: set, it ends waits */
+	int		 stopping;	/* the flag was seen: the call in flight is cancelled */
+	double		 stop_by;	/* monotonic seconds: then the connection is given up */
+	pid_t		 cancel_pid;	/* the child sending the cancel request; 0 none */
+	int		 broken;	/* a wait was given up: the connection is unusable */
+	double		 limit;		/* seconds one wait may last; 0 none */
+	int64_t		 batch_id;	/* the batch being written, for the warnings; 0 none */
 	char		 sqlstate[6];
 	char		 err[512];
 	char		 target[256];
@@ -198,6 +237,8 @@ sink_fail(struct sink *s, const char *what, const PGresult *res)
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 
+	if (s->broken && res == NULL)
+		return;		/* a wait was given up: its own error says why */
 	if (code != NULL && msg != NULL) {
 		sink_set_error(s, code, "%s: %s %s %s", what, sev ? sev : "ERROR", code, msg);
 		return;
@@ -291,6 +332,10 @@ sink_params_load(struct sink *s, const PQconninfoOption *opts)
 	if (sink_param(s, "connect_timeout") == NULL && sink_getenv("PGCONNECT_TIMEOUT") == NULL &&
 	    sink_param_set(s, "connect_timeout", "10") < 0)
 		return -1;
+	for (size_t i = 0; i < sizeof(sink_tcp_defaults) / sizeof(sink_tcp_defaults[0]); i++)
+		if (sink_param(s, sink_tcp_defaults[i].key) == NULL &&
+		    sink_param_set(s, sink_tcp_defaults[i].key, sink_tcp_defaults[i].value) < 0)
+			return -1;
 	/* The COPY data is UTF-8 whatever PGCLIENTENCODING or the locale say. */
 	if (sink_param_set(s, "client_encoding", "UTF8") < 0 ||
 	    sink_param_set(s, "fallback_application_name", "evstream") < 0)
@@ -364,6 +409,241 @@ sink_free(struct sink *s)
 	free(s);
 }
 
+/* --- waiting: poll on libpq's socket, bounded, stoppable ---------------------------- */
+
+static double
+sink_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One call's wait: what it is, since when, and whether it was said to be slow. */
+struct sink_clock {
+	const char	*what;
+	double		 start;
+	int		 warned;
+};
+
+static struct sink_clock
+sink_clock_start(const char *what)
+{
+	return (struct sink_clock){ what, sink_now(), 0 };
+}
+
+/* "batch 12: " while a batch is written, else "": the warnings' prefix. */
+static const char *
+sink_who(const struct sink *s, char out[32])
+{
+	out[0] = '\0';
+	if (s->batch_id != 0)
+		snprintf(out, 32, "batch %lld: ", (long long)s->batch_id);
+	return out;
+}
+
+/* A wait that was said to be slow says when it ended. */
+static void
+sink_clock_end(const struct sink *s, const struct sink_clock *w)
+{
+	char who[32];
+
+	if (w->warned)
+		log_info("%s%s: the database answered after %.1f s", sink_who(s, who), w->what,
+		    sink_now() - w->start);
+}
+
+/*
+ * The stop flag was seen: ask the server to cancel the call in flight, so a
+ * lock wait ends at once and the transaction can be rolled back.  PQcancel
+ * waits for the server to close the cancel connection and retries through
+ * EINTR, so a stopped server would hold it for ever: a child sends it, and is
+ * killed if it still waits when the connection is closed.
+ */
+static void
+sink_cancel(struct sink *s, const char *what)
+{
+	PGcancel *c;
+	char why[256];
+	pid_t pid;
+
+	s->stopping = 1;
+	s->stop_by = sink_now() + SINK_STOP_GRACE;
+	if (PQstatus(s->conn) != CONNECTION_OK || (c = PQgetCancel(s->conn)) == NULL)
+		return;		/* still connecting: there is nothing to cancel */
+	log_info("stopping: cancelling %s on the server (at most %g s, then the connection is "
+	    "closed)", what, SINK_STOP_GRACE);
+	if ((pid = fork()) == 0)
+		_exit(PQcancel(c, why, sizeof(why)) ? 0 : 1);
+	PQfreeCancel(c);
+	if (pid < 0)
+		log_warn("stopping: cannot fork to cancel %s; the connection will be closed", what);
+	else
+		s->cancel_pid = pid;
+}
+
+static void
+sink_cancel_reap(struct sink *s)
+{
+	if (s->cancel_pid <= 0)
+		return;
+	if (waitpid(s->cancel_pid, NULL, WNOHANG) == 0) {
+		(void)kill(s->cancel_pid, SIGKILL);
+		(void)waitpid(s->cancel_pid, NULL, 0);
+	}
+	s->cancel_pid = 0;
+}
+
+/* Give the connection up: every later wait fails at once, the next abort closes it. */
+static int __attribute__((format(printf, 2, 3)))
+sink_give_up(struct sink *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sink_set_error(s, "", "%s", msg);
+	s->broken = 1;
+	return -1;
+}
+
+/*
+ * Wait until libpq's socket is ready for `events`.  0 when it is; -1 with the
+ * error set when the wait is given up: the stop flag (after a cancel and
+ * SINK_STOP_GRACE), the client's limit, or a poll failure.
+ */
+static int
+sink_wait(struct sink *s, struct sink_clock *w, short events)
+{
+	struct pollfd p = { PQsocket(s->conn), events, 0 };
+	double now, waited;
+	char who[32], bound[48];
+
+	if (p.fd < 0)
+		return sink_give_up(s, "%s: %s", w->what, PQerrorMessage(s->conn));
+	for (;;) {
+		now = sink_now();
+		waited = now - w->start;
+		if (s->broken)
+			return -1;
+		if (!s->stopping && s->stop != NULL && *s->stop)
+			sink_cancel(s, w->what);
+		if (s->stopping && (now >= s->stop_by || PQstatus(s->conn) != CONNECTION_OK))
+			return sink_give_up(s, "%s: stopped by a signal while waiting for the "
+			    "database; connection closed (the server rolls back what was not "
+			    "committed)", w->what);
+		if (s->limit > 0 && waited >= s->limit)
+			return sink_give_up(s, "%s: no answer from the database in %.0f s "
+			    "(statement_timeout + %g s); connection closed", w->what, waited,
+			    SINK_GRACE);
+		if (!w->warned && waited >= SINK_SLOW_WARN) {
+			w->warned = 1;
+			if (s->limit > 0)
+				snprintf(bound, sizeof(bound), "giving up after %.0f s", s->limit);
+			else
+				snprintf(bound, sizeof(bound), "no limit (statement_timeout 0)");
+			log_warnx("%s%s has waited %.0f s for the database (a lock held on a table, "
+			    "or a server that does not answer); %s, SIGTERM stops it sooner",
+			    sink_who(s, who), w->what, waited, bound);
+		}
+		int rc = poll(&p, 1, SINK_SLICE_MS);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return sink_give_up(s, "%s: poll: %s", w->what, strerror(errno));
+	}
+}
+
+/* Send what libpq holds; a server that reads nothing is waited for, boundedly. */
+static int
+sink_send_all(struct sink *s, struct sink_clock *w)
+{
+	int rc;
+
+	while ((rc = PQflush(s->conn)) == 1) {
+		if (sink_wait(s, w, POLLIN | POLLOUT) < 0)
+			return -1;
+		if (!PQconsumeInput(s->conn))
+			break;		/* the connection failed: PQflush says so */
+	}
+	if (rc < 0 && !s->broken)
+		sink_set_error(s, "", "%s: %s", w->what, PQerrorMessage(s->conn));
+	return rc < 0 ? -1 : 0;
+}
+
+/* Until PQgetResult can answer without blocking. */
+static int
+sink_await(struct sink *s, struct sink_clock *w)
+{
+	while (PQisBusy(s->conn)) {
+		if (sink_wait(s, w, POLLIN) < 0)
+			return -1;
+		if (!PQconsumeInput(s->conn))
+			break;		/* the connection failed: PQgetResult says so */
+	}
+	return 0;
+}
+
+/*
+ * The outcome of what was just sent: the first failure, else the last result;
+ * a COPY that just started is returned as it is.  Reads until libpq has nothing
+ * left, so the connection can take a command.  NULL when the wait was given up.
+ */
+static PGresult *
+sink_result(struct sink *s, struct sink_clock *w)
+{
+	PGresult *res, *keep = NULL;
+	ExecStatusType st;
+
+	while (sink_await(s, w) == 0 && (res = PQgetResult(s->conn)) != NULL) {
+		st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+			if (keep == NULL)
+				return res;
+			PQclear(res);	/* COPY still open: sink_abort will close the connection */
+			break;
+		}
+		if (keep == NULL || (PQresultStatus(keep) == PGRES_COMMAND_OK &&
+		    st != PGRES_COMMAND_OK)) {
+			PQclear(keep);
+			keep = res;
+		} else
+			PQclear(res);
+	}
+	if (s->broken) {
+		PQclear(keep);
+		return NULL;
+	}
+	sink_clock_end(s, w);
+	return keep;
+}
+
+/* PQexecParams (PQexec without parameters), waiting as above.  NULL: see sink_fail. */
+static PGresult *
+sink_exec(struct sink *s, const char *what, const char *sql, int nparams,
+    const char *const *params, int binary)
+{
+	struct sink_clock w = sink_clock_start(what);
+	int sent;
+
+	if (s->broken)
+		return NULL;
+	sent = nparams == 0 && !binary ? PQsendQuery(s->conn, sql) :
+	    PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, binary);
+	if (!sent || sink_send_all(s, &w) < 0)
+		return NULL;
+	return sink_result(s, &w);
+}
+
+void
+sink_set_stop_flag(struct sink *s, const volatile sig_atomic_t *stop)
+{
+	s->stop = stop;
+}
+
 /* --- commands ----------------------------------------------------------------------- */
 
 /* A statement's result if it succeeded (caller clears it), else NULL, error recorded. */
@@ -371,7 +651,7 @@ static PGresult *
 sink_run(struct sink *s, const char *what, const char *sql, int nparams,
     const char *const *params, int binary)
 {
-	PGresult *res = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, binary);
+	PGresult *res = sink_exec(s, what, sql, nparams, params, binary);
 	ExecStatusType st = PQresultStatus(res);
 
 	if (res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
@@ -444,8 +724,10 @@ sink_connected(const struct sink *s)
 void
 sink_disconnect(struct sink *s)
 {
-	PQfinish(s->conn);
+	PQfinish(s->conn);	/* non-blocking: never waits for a silent server */
 	s->conn = NULL;
+	s->broken = 0;
+	sink_cancel_reap(s);
 }
 
 /* Expand "{s}" in the statements; the quoting needs a connection (its encoding). */
@@ -501,6 +783,82 @@ sink_check_tables(struct sink *s)
 	return SINK_OK;
 }
 
+/* connect_timeout (the connection string's, PGCONNECT_TIMEOUT, else ours) in seconds. */
+static double
+sink_connect_timeout(const struct sink *s)
+{
+	const char *v = sink_param(s, "connect_timeout");
+	double t;
+
+	if (v == NULL)
+		v = sink_getenv("PGCONNECT_TIMEOUT");
+	t = v != NULL ? strtod(v, NULL) : 0;
+	return t > 0 ? t : 0;
+}
+
+/*
+ * Open the connection without blocking in libpq, so the stop flag is seen and
+ * connect_timeout bounds the whole attempt (PQconnectPoll leaves it to us), and
+ * leave it non-blocking: every later call waits in sink_wait.
+ */
+static enum sink_status
+sink_dial(struct sink *s)
+{
+	struct sink_clock w = sink_clock_start("connect");
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	s->limit = sink_connect_timeout(s);
+	s->conn = PQconnectStartParams((const char *const *)s->kw, (const char *const *)s->val, 0);
+	if (s->conn == NULL) {
+		sink_set_error(s, "", "connect: out of memory");
+		return SINK_RETRY;
+	}
+	while (PQstatus(s->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	    st != PGRES_POLLING_FAILED) {
+		if (sink_wait(s, &w, st == PGRES_POLLING_READING ? POLLIN : POLLOUT) < 0)
+			return SINK_RETRY;
+		st = PQconnectPoll(s->conn);
+	}
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		sink_set_error(s, "", "%s", PQerrorMessage(s->conn));
+		return SINK_RETRY;
+	}
+	if (PQsetnonblocking(s->conn, 1) != 0) {
+		sink_set_error(s, "", "connect: %s", PQerrorMessage(s->conn));
+		return SINK_RETRY;
+	}
+	return SINK_OK;
+}
+
+/*
+ * statement_timeout and lock_timeout for the session, unless the connection
+ * string (options=, PGOPTIONS: source "client") or the server set them; then
+ * the client's own limit from the statement_timeout in force.
+ */
+static enum sink_status
+sink_session(struct sink *s)
+{
+	static const char set[] = "SELECT set_config(name, CASE name WHEN 'statement_timeout' "
+	    "THEN $1 ELSE $2 END, false) FROM pg_settings WHERE name IN ('statement_timeout', "
+	    "'lock_timeout') AND setting = '0' AND source <> 'client'";
+	static const char get[] = "SELECT setting::int8 FROM pg_settings "
+	    "WHERE name = 'statement_timeout'";
+	static const Oid types[] = { SINK_OID_INT8 };
+	const char *params[2] = { SINK_STATEMENT_TIMEOUT, SINK_LOCK_TIMEOUT };
+	PGresult *res;
+	int64_t ms;
+
+	if ((res = sink_run(s, "setting timeouts", set, 2, params, 0)) == NULL)
+		return SINK_RETRY;
+	PQclear(res);
+	if ((res = sink_query(s, "reading statement_timeout", get, 0, NULL, types, 1)) == NULL)
+		return SINK_RETRY;
+	ms = PQntuples(res) == 1 ? sink_get_int8(res, 0, 0) : 0;
+	PQclear(res);
+	s->limit = ms > 0 ? (double)ms / 1000 + SINK_GRACE : 0;
+	return SINK_OK;
+}
+
 enum sink_status
 sink_connect(struct sink *s)
 {
@@ -510,18 +868,13 @@ sink_connect(struct sink *s)
 		return SINK_OK;
 	sink_disconnect(s);
 	sink_clear_error(s);
-	s->conn = PQconnectdbParams((const char *const *)s->kw, (const char *const *)s->val, 0);
-	if (s->conn == NULL) {
-		sink_set_error(s, "", "connect: out of memory");
-		return SINK_RETRY;
-	}
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		sink_set_error(s, "", "%s", PQerrorMessage(s->conn));
+	if ((st = sink_dial(s)) != SINK_OK) {
 		sink_disconnect(s);
-		return SINK_RETRY;
+		return st;
 	}
 	PQsetNoticeProcessor(s->conn, sink_notice, s);
-	if ((st = sink_sql_build(s)) != SINK_OK || (st = sink_check_tables(s)) != SINK_OK)
+	if ((st = sink_sql_build(s)) != SINK_OK || (st = sink_session(s)) != SINK_OK ||
+	    (st = sink_check_tables(s)) != SINK_OK)
 		sink_disconnect(s);
 	else
 		s->stats.connects++;
@@ -573,9 +926,9 @@ sink_abort(struct sink *s)
 	PGresult *res;
 	int ok = 0;
 
-	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
+	if (s->conn != NULL && !s->broken && PQstatus(s->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(s->conn) != PQTRANS_ACTIVE) {	/* ACTIVE: stuck mid-COPY */
-		res = PQexec(s->conn, "ROLLBACK");
+		res = sink_exec(s, "ROLLBACK", "ROLLBACK", 0, NULL, 0);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
 		    PQtransactionStatus(s->conn) == PQTRANS_IDLE;
 		PQclear(res);
@@ -617,16 +970,20 @@ sink_grow(struct sink *s, size_t need)
 static int
 sink_flush(struct sink *s)
 {
+	struct sink_clock w = sink_clock_start("COPY data");
 	size_t off = 0, n;
-	int rc = 1;
+	int rc = 0;
 
-	for (; off < s->len && rc == 1; off += n) {
+	/* Non-blocking, libpq queues all it is given: sending each chunk bounds the queue. */
+	for (; off < s->len && rc == 0; off += n) {
 		n = s->len - off < SINK_CHUNK ? s->len - off : SINK_CHUNK;
-		if ((rc = PQputCopyData(s->conn, s->buf + off, (int)n)) == 1)
+		if (PQputCopyData(s->conn, s->buf + off, (int)n) != 1 || sink_send_all(s, &w) < 0)
+			rc = -1;
+		else
 			s->stats.copy_bytes += n;
 	}
 	s->len = 0;
-	return rc == 1 ? 0 : -1;
+	return rc;
 }
 
 /* Room for `need` more bytes, sending what the buffer holds once it passes a chunk. */
@@ -709,32 +1066,6 @@ sink_row_reject(struct sink *s, const struct batch *b, size_t i)
 	return 0;
 }
 
-/*
- * The outcome of what was just sent: the first failure, else the last result.
- * Reads until libpq has nothing left, so the connection can take a command.
- */
-static PGresult *
-sink_result(struct sink *s)
-{
-	PGresult *res, *keep = NULL;
-	ExecStatusType st;
-
-	while ((res = PQgetResult(s->conn)) != NULL) {
-		st = PQresultStatus(res);
-		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
-			PQclear(res);	/* COPY still open: sink_abort will close the connection */
-			break;
-		}
-		if (keep == NULL || (PQresultStatus(keep) == PGRES_COMMAND_OK &&
-		    st != PGRES_COMMAND_OK)) {
-			PQclear(keep);
-			keep = res;
-		} else
-			PQclear(res);
-	}
-	return keep;
-}
-
 void
 sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg)
 {
@@ -746,8 +1077,7 @@ sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg)
 static void
 sink_copy_half(struct sink *s)
 {
-	if (sink_flush(s) == 0)
-		(void)PQflush(s->conn);	/* a failure shows at PQputCopyEnd */
+	(void)sink_flush(s);	/* a failure shows at PQputCopyEnd */
 	s->hook(s->hook_arg, "inside_copy");
 }
 
@@ -756,7 +1086,8 @@ static int
 sink_copy(struct sink *s, const char *what, const char *sql, const struct batch *b, size_t n,
     sink_row_fn row, int64_t *rows)
 {
-	PGresult *res = PQexec(s->conn, sql);
+	PGresult *res = sink_exec(s, what, sql, 0, NULL, 0);
+	struct sink_clock w;
 	size_t i = 0;
 	int sent;
 
@@ -776,8 +1107,11 @@ sink_copy(struct sink *s, const char *what, const char *sql, const struct batch 
 	}
 	sent = i == n && sink_flush(s) == 0;
 	/* An error message makes the server abort the COPY instead of committing a part. */
-	(void)PQputCopyEnd(s->conn, sent ? NULL : "evstream: COPY data incomplete");
-	res = sink_result(s);
+	w = sink_clock_start(what);
+	res = NULL;
+	if (!s->broken && PQputCopyEnd(s->conn, sent ? NULL : "evstream: COPY data incomplete") >= 0 &&
+	    sink_send_all(s, &w) == 0)
+		res = sink_result(s, &w);
 	if (sent && PQresultStatus(res) == PGRES_COMMAND_OK) {
 		*rows = strtoll(PQcmdTuples(res), NULL, 10);
 		PQclear(res);
@@ -829,8 +1163,8 @@ sink_begin(struct sink *s)
 	if (sink_cmd(s, "BEGIN", "BEGIN") == 0)
 		return SINK_OK;
 	sink_abort(s);
-	if (sink_connected(s))
-		return SINK_RETRY;	/* alive, and still refused BEGIN */
+	if (sink_connected(s) || s->stopping)
+		return SINK_RETRY;	/* alive and still refused BEGIN, or told to stop */
 	if ((st = sink_connect(s)) != SINK_OK)
 		return st;
 	return sink_cmd(s, "BEGIN", "BEGIN") == 0 ? SINK_OK : SINK_RETRY;
@@ -971,6 +1305,7 @@ sink_write_batch(struct sink *s, struct batch *b)
 	b->n.written = 0;
 	if (sink_check_batch(s, b) < 0)
 		return SINK_FATAL;
+	s->batch_id = b->id;	/* names the batch in the slow-call warnings */
 	if ((st = sink_begin(s)) != SINK_OK)
 		goto fail;
 	if ((found = sink_batch_exists(s, b->id)) < 0)
@@ -1189,19 +1524,25 @@ sink_summary_rejects(struct sink *s, struct sink_summary *out)
 int
 sink_summary(struct sink *s, struct sink_summary *out)
 {
+	double limit;
+	int rc = 0;
+
 	memset(out, 0, sizeof(*out));
 	out->last_commit_us = out->max_event_time_us = out->now_us = EVENT_TIME_NONE;
 	if (sink_ready(s) < 0)
 		return -1;
 	/* One snapshot for both queries; a check that hangs is worse than one that fails. */
+	limit = s->limit;
+	s->limit = SINK_STATUS_SECONDS + SINK_GRACE;
 	if (sink_cmd(s, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") < 0 ||
 	    sink_cmd(s, "SET", "SET LOCAL statement_timeout = '" SINK_STATUS_TIMEOUT "'") < 0 ||
 	    sink_summary_batches(s, out) < 0 || sink_summary_rejects(s, out) < 0 ||
 	    sink_cmd(s, "COMMIT", "COMMIT") < 0) {
 		sink_abort(s);
-		return -1;
+		rc = -1;
 	}
-	return 0;
+	s->limit = limit;
+	return rc;
 }
 
 int
@@ -1221,6 +1562,29 @@ sink_file_batch(struct sink *s, const char *name, int64_t *batch_id)
 	}
 	if (PQntuples(res) == 1)
 		*batch_id = sink_get_int8(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int
+sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
+{
+	static const Oid types[] = { SINK_OID_INT8, SINK_OID_INT8 };
+	char num[SINK_FORMAT_INT_MAX + 1];
+	const char *params[1] = { num };
+	PGresult *res;
+
+	*rows = *late = 0;
+	num[sink_format_int(num, nbatches)] = '\0';
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_RECENT_LATE], 1, params,
+	    types, 2)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	*rows = sink_get_int8(res, 0, 0);
+	*late = sink_get_int8(res, 0, 1);
 	PQclear(res);
 	return 0;
 }

@@ -119,7 +119,8 @@ status_db(const struct ops_config *c, struct status_report *r)
 		status_problem(r, "database: %s", err);
 		return;
 	}
-	if (sink_summary(s, &r->db) == 0)
+	if (sink_summary(s, &r->db) == 0 && sink_recent_late(s, c->reject_alarm_batches,
+	    &r->recent_rows, &r->recent_late) == 0)
 		r->db_up = 1;
 	else {
 		snprintf(r->db_error, sizeof(r->db_error), "%s", sink_error(s));
@@ -160,6 +161,12 @@ status_verdict(const struct ops_config *c, struct status_report *r)
 	if (r->pending > 0 && r->oldest_age > r->stall_after)
 		status_problem(r, "stalled: %s has waited %.1f s, more than %ld triggers (%g s)",
 		    r->oldest, r->oldest_age, c->stall_triggers, r->stall_after);
+	if (r->db_up && r->recent_rows > 0 &&
+	    (double)r->recent_late > c->reject_alarm_share * (double)r->recent_rows)
+		status_problem(r, "rejecting: %" PRId64 " of the %" PRId64 " rows of the last %ld "
+		    "batches were late or future, more than reject_alarm_share %g: a producer's "
+		    "clock, or a watermark carried ahead (see evstream(8), FUTURE AND LATE EVENTS)",
+		    r->recent_late, r->recent_rows, c->reject_alarm_batches, c->reject_alarm_share);
 	r->healthy = r->nproblems == 0;
 }
 
@@ -317,7 +324,8 @@ status_json_db(const struct status_report *r, FILE *out)
 		    d->rejects[i]);
 	if (d->rejects[REJECT_NONE] > 0)
 		fprintf(out, ",\"other\":%" PRId64, d->rejects[REJECT_NONE]);
-	fputs("}}", out);
+	fprintf(out, "},\"recent\":{\"batches\":%ld,\"rows\":%" PRId64 ",\"late_or_future\":%"
+	    PRId64 "}}", r->cfg->reject_alarm_batches, r->recent_rows, r->recent_late);
 }
 
 static void

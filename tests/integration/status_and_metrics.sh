@@ -159,7 +159,8 @@ evs quarantine list >"$ST/qlist"; rc=$?
 check_eq "quarantine_list_rc_and_count" "0 2" "$rc $(grep -c '^events_zz_' "$ST/qlist")"
 check "quarantine_list_shows_when_and_reason" grep -qE '^events_zz_missing_price\.csv +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z +.*price' "$ST/qlist"
 Q=$SPOOL/quarantine/events_zz_missing_price.csv
-{ echo "$H"; for i in 1 2 3; do echo "bbbbbbbb-0000-4000-8000-00000000000$i,7,view,9,0.00,2030-01-01 00:00:0$i"; done; } >"$Q"
+# Dated just now: after the watermark, and not in the future (max_future_seconds).
+{ echo "$H"; for i in 1 2 3; do echo "bbbbbbbb-0000-4000-8000-00000000000$i,7,view,9,0.00,$(date -u -d "-$((10 - i)) sec" '+%F %T')"; done; } >"$Q"
 check_eq "requeue_repaired_file" 0 "$(evs quarantine requeue "$Q" >"$ST/out" 2>&1; echo $?)"
 check_eq "requeue_moves_it_back" "yes no no" "$([[ -f $SPOOL/events_zz_missing_price.csv ]] && echo yes || echo no) $([[ -e $Q ]] && echo yes || echo no) $([[ -e $Q.reason ]] && echo yes || echo no)"
 evstream_once --max_files_per_trigger=0
