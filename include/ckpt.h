@@ -88,6 +88,14 @@ int	ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t 
 	    int64_t max_event_time_us) CKPT_MUSTCHECK;
 
 /*
+ * Record, in memory, that an earlier batch (1..ckpt_last_batch, else EINVAL)
+ * committed one more name: a file another evstream on the same spool committed,
+ * that this checkpoint had not heard of.  EEXIST if the name is committed
+ * already.  On -1 nothing changed.
+ */
+int	ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id) CKPT_MUSTCHECK;
+
+/*
  * The database is behind the checkpoint and wins: forget the files of
  * batches above batch_id and make batch_id the last batch.  0 <= batch_id <=
  * ckpt_last_batch, else EINVAL.  The maximum event time is left alone; the

@@ -265,10 +265,34 @@ evstream_rebuild_dedupe(struct evstream *s)
 	return 0;
 }
 
+/*
+ * A batch from the database into the checkpoint.  A name the checkpoint holds
+ * already (under another batch: a database from before evstream_files, or another
+ * evstream's file recorded by ckpt_add_file) stays as it is; committed is committed.
+ */
 static int
 evstream_take_db_batch(void *arg, int64_t id, char *const *files, size_t n, int64_t max_us)
 {
-	return ckpt_add_batch(arg, id, files, n, max_us);
+	struct evstream *s = arg;
+	char **fresh = malloc((n ? n : 1) * sizeof(*fresh));
+	size_t k = 0;
+
+	if (fresh == NULL)
+		fatal("checkpoint: taking batch %lld from evstream_batches", (long long)id);
+	for (size_t i = 0; i < n; i++)
+		if (!ckpt_is_committed(s->ckpt, files[i]))
+			fresh[k++] = files[i];
+	if (ckpt_add_batch(s->ckpt, id, fresh, k, max_us) < 0)
+		fatal("checkpoint: taking batch %lld from evstream_batches", (long long)id);
+	free(fresh);
+	return 0;
+}
+
+/* The batches committed after the checkpoint's last one, by us or by another evstream. */
+static int
+evstream_pull(struct evstream *s)
+{
+	return sink_batches_after(s->sink, ckpt_last_batch(s->ckpt), evstream_take_db_batch, s);
 }
 
 /* Make the checkpoint agree with evstream_batches.  The database wins. */
@@ -280,12 +304,12 @@ evstream_reconcile(struct evstream *s)
 	if (sink_last_batch(s->sink, &db_last, &db_max) < 0)
 		return -1;
 	if (db_last > ck_last) {
-		if (sink_batches_after(s->sink, ck_last, evstream_take_db_batch, s->ckpt) < 0)
+		if (evstream_pull(s) < 0)
 			return -1;
 		ckpt_set_max_event_time(s->ckpt, db_max);
 		log_warnx("checkpoint was behind evstream_batches (batch %lld < %lld: a stop between "
-		    "commit and checkpoint); took the missing batches from the database",
-		    (long long)ck_last, (long long)db_last);
+		    "commit and checkpoint, or another evstream on this database); took the "
+		    "missing batches from the database", (long long)ck_last, (long long)db_last);
 	} else if (db_last < ck_last) {
 		if (ckpt_drop_after(s->ckpt, db_last) < 0)
 			return -1;
@@ -326,7 +350,8 @@ evstream_clean(struct evstream *s, const char *name)
 		return;
 	rc = s->cfg.clean_source == CLEAN_DELETE ? spool_remove(s->spool_fd, name) :
 	    spool_move(s->spool_fd, name, "archive");
-	if (rc < 0)
+	/* Gone already: another evstream on this spool committed and cleaned it. */
+	if (rc < 0 && errno != ENOENT)
 		log_warn("clean_source: %s/%s stays in the spool (already committed, it will not "
 		    "be read again)", s->cfg.spool_dir, name);
 }
@@ -469,7 +494,64 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	}
 }
 
-/* Commit the batch in hand: database first, then checkpoint, then clean_source. */
+/* A file of the batch in hand that an earlier batch committed: learn it. */
+static int
+evstream_note_owner(void *arg, const char *name, int64_t batch_id)
+{
+	struct evstream *s = arg;
+
+	if (ckpt_is_committed(s->ckpt, name) || batch_id > ckpt_last_batch(s->ckpt))
+		return 0;	/* known, or committed since the pull: the next try pulls it */
+	if (ckpt_add_file(s->ckpt, name, batch_id) < 0)
+		fatal("checkpoint: recording %s as committed by batch %lld", name,
+		    (long long)batch_id);
+	log_info("%s/%s was committed by batch %lld of another evstream; not loading it",
+	    s->cfg.spool_dir, name, (long long)batch_id);
+	return 0;
+}
+
+/*
+ * Another evstream committed the batch's id or one of its files first: the
+ * database refused the batch (nothing was written).  Undo its events in the dedupe
+ * set, take what was committed from the database into the checkpoint, and have the
+ * caller build the batch again: the files committed elsewhere now read as
+ * committed.  -1 if a signal asked us to stop.
+ */
+static int
+evstream_taken(struct evstream *s)
+{
+	int64_t last = ckpt_last_batch(s->ckpt);
+	size_t known = ckpt_count(s->ckpt);
+
+	log_info("batch %lld: %s; taking the committed batches from the database and building "
+	    "it again", (long long)s->b.id, sink_error(s->sink));
+	for (size_t i = 0; i < s->b.nev; i++)
+		(void)dedupe_remove(s->dd, s->b.ev[i].id);
+	for (;;) {
+		if (evstream_db_ready(s) < 0)
+			return -1;
+		if (evstream_pull(s) == 0 && sink_file_owners(s->sink, s->b.files, s->b.nfiles,
+		    evstream_note_owner, s) == 0)
+			break;
+		evstream_outage(s, "reading the batch log");
+		if (evstream_stop)
+			return -1;
+	}
+	evstream_db_ok(s);
+	evstream_save_ckpt(s);
+	/* Each SINK_TAKEN has a committed cause; if none shows, do not spin on it. */
+	if (ckpt_last_batch(s->ckpt) == last && ckpt_count(s->ckpt) == known) {
+		log_errx("batch %lld was refused as taken, but the database shows no batch or file "
+		    "that took it; trying again in %g s", (long long)s->b.id, s->cfg.retry_max);
+		evstream_sleep_until(s, evstream_now() + s->cfg.retry_max);
+	}
+	return evstream_stop ? -1 : 0;
+}
+
+/*
+ * Commit the batch in hand: database first, then checkpoint, then clean_source.
+ * 0 when committed, 1 when another evstream took it (build it again), -1 when stopped.
+ */
 static int
 evstream_commit(struct evstream *s, double t0)
 {
@@ -485,6 +567,8 @@ evstream_commit(struct evstream *s, double t0)
 			break;
 		if (st == SINK_FATAL)
 			fatalx("batch %lld: %s; stopping", (long long)s->b.id, sink_error(s->sink));
+		if (st == SINK_TAKEN)
+			return evstream_taken(s) < 0 ? -1 : 1;
 		evstream_outage(s, what);
 		if (evstream_stop)
 			return -1;
@@ -609,6 +693,7 @@ static int
 evstream_step(struct evstream *s)
 {
 	double t0 = evstream_now();
+	int rc;
 
 	notify_watchdog(&s->notify);
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
@@ -619,15 +704,15 @@ evstream_step(struct evstream *s)
 	/* Compaction: a name no longer in the spool can never be seen again. */
 	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
 		evstream_save_ckpt(s);
-	batch_reset(&s->b);
-	s->b.id = ckpt_last_batch(s->ckpt) + 1;
-	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
-	s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
-	if (evstream_fill(s) == 0)
-		return 0;
-	if (evstream_commit(s, t0) < 0)
-		return -1;
-	return (int)s->b.nfiles;
+	do {	/* again while another evstream takes the batch first */
+		batch_reset(&s->b);
+		s->b.id = ckpt_last_batch(s->ckpt) + 1;
+		s->b.max_time_us = ckpt_max_event_time(s->ckpt);
+		s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
+		if (evstream_fill(s) == 0)
+			return 0;
+	} while ((rc = evstream_commit(s, t0)) > 0);
+	return rc < 0 ? -1 : (int)s->b.nfiles;
 }
 
 static void
