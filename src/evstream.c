@@ -68,7 +68,8 @@ static const struct cfg_key evstream_keys[] = {
 	{ "conninfo", CFG_STR, offsetof(struct evstream_config, conninfo), "", 0, 0, NULL,
 	    CFG_SECRET, "libpq connection string; POSTGRES_HOST/PORT/DB/USER/PASSWORD and "
 	    "PG* variables override it (put the password in the environment, not here)" },
-	K(db_schema, CFG_STR, "public", 0, 0, "schema holding events, event_rejects, evstream_batches"),
+	K(db_schema, CFG_STR, "public", 0, 0, "schema holding events, event_rejects, evstream_batches, "
+	    "evstream_files"),
 	K(trigger_interval, CFG_DOUBLE, "10", 0.001, 86400,
 	    "seconds between micro-batches (fixed rate: a late batch is followed at once)"),
 	K(max_files_per_trigger, CFG_INT, "1", 0, 1000000, "files per micro-batch at most (0 = no limit)"),

@@ -46,8 +46,15 @@ for i in $(seq 1 $N); do
 	kill -TERM "${PIDS[$i]}" && wait "${PIDS[$i]}" || rc=$?
 done
 check_eq "instances_exit_0_on_sigterm" 0 "$rc"
-# Drain what the last batches left, with a clean stop, from one of the checkpoints.
-CKPT=$ST/ckpt1 LOG=$ST/evstream1.log evstream_once --clean_source=archive --max_files_per_trigger=0
+# Drain what the last batches left, with a clean stop, from one of the checkpoints
+# (bounded: a checkpoint that disagrees with the database must not hang the test).
+drain() {
+	local CKPT=$ST/ckpt1 LOG=$ST/evstream1.log args
+	mapfile -t args < <(_evstream_args)
+	timeout -s KILL 120 "$EVPIPE_BIN/evstream" "${args[@]}" --once --clean_source=archive \
+		--max_files_per_trigger=0 >>"$LOG" 2>&1
+}
+drain
 check_eq "drain_exits_0" 0 $?
 check "killed_many_times" test "$kills" -ge 10
 for i in $(seq 1 $N); do
@@ -61,12 +68,14 @@ check_eq "no_file_quarantined" 0 "$(ls "$SPOOL/quarantine" 2>/dev/null | wc -l)"
 ls "$SPOOL/archive" | LC_ALL=C sort >"$ST/archived"
 q 'SELECT f FROM evstream_batches, unnest(files) f' | LC_ALL=C sort >"$ST/batch_files"
 q 'SELECT file FROM evstream_files' | LC_ALL=C sort >"$ST/claimed_files"
-check_eq "every_file_in_exactly_one_batch" "$(cat "$ST/archived")" "$(cat "$ST/batch_files")"
+# "N 0": as many as archived, and no difference (a file twice, or missing, shows).
+same_files() { echo "$(wc -l <"$1") $(LC_ALL=C comm -3 "$ST/archived" "$1" | wc -l)"; }
+check_eq "every_file_in_exactly_one_batch" "$(wc -l <"$ST/archived") 0" "$(same_files "$ST/batch_files")"
 check_eq "evstream_files_matches_the_batches" 0 \
 	"$(q 'SELECT count(*) FROM (SELECT b.batch_id, f FROM evstream_batches b, unnest(b.files) f) x
 		FULL JOIN evstream_files e ON e.file = x.f AND e.batch_id = x.batch_id
 		WHERE e.file IS NULL OR x.f IS NULL')"
-check_eq "evstream_files_one_row_per_file" "$(cat "$ST/archived")" "$(cat "$ST/claimed_files")"
+check_eq "evstream_files_one_row_per_file" "$(wc -l <"$ST/archived") 0" "$(same_files "$ST/claimed_files")"
 csv_valid_ids "$SPOOL/archive" >"$ST/expected"
 db_ids >"$ST/got"
 check "some_events_flowed" test "$(wc -l <"$ST/expected")" -gt 3000
