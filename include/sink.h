@@ -4,16 +4,16 @@
  * One micro-batch is one transaction:
  *
  *     BEGIN
- *     SELECT files FROM evstream_batches WHERE batch_id = id
- *                                   -- these files: a replay, ROLLBACK, done
- *                                   -- other files: SINK_TAKEN (another evstream's batch)
- *     INSERT INTO evstream_files    -- claim each file; a file another batch committed:
- *                                   --   23505, SINK_TAKEN
+ *     INSERT INTO evstream_files    -- claim each file, unless batch id is committed:
+ *       WHERE NOT EXISTS batch id   --   then (or on 23505, a file claimed) ROLLBACK and
+ *                                   --   SELECT files FROM evstream_batches: these files:
+ *                                   --   a replay, done; else SINK_TAKEN
  *     SAVEPOINT; COPY events                 -- 23505: ROLLBACK TO SAVEPOINT, COPY into a temp
  *                                            --   stage, INSERT ... ON CONFLICT DO NOTHING
  *     COPY event_rejects
- *     INSERT INTO evstream_batches (the batch log row, with `written`)
- *     COMMIT
+ *     INSERT INTO evstream_batches (the batch log row, with `written`; 23505: the id was
+ *                                   taken meanwhile, SINK_TAKEN)
+ *     COMMIT                        (checks evstream_files' deferred foreign key)
  *
  * so the events, the rejects and the record that the batch happened become
  * visible together or not at all, and writing the same batch twice (a crash

@@ -87,9 +87,14 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "GROUP BY reason",
 	[SQL_FILE_BATCH] = "SELECT batch_id FROM {s}.evstream_batches WHERE $1 = ANY (files) "
 	    "ORDER BY batch_id LIMIT 1",
-	/* Array order is name order in every evstream, so two claims never wait in a cycle. */
+	/*
+	 * Claims the files unless the batch id is committed already (then 0 rows), so the
+	 * one statement is also the replay check.  Array order is name order in every
+	 * evstream, so two claims never wait for each other in a cycle.
+	 */
 	[SQL_CLAIM_FILES] = "INSERT INTO {s}.evstream_files (file, batch_id) "
-	    "SELECT unnest($1::text[]), $2",
+	    "SELECT unnest($1::text[]), $2::int8 WHERE NOT EXISTS "
+	    "(SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $2::int8)",
 	[SQL_FILE_OWNERS] = "SELECT file, batch_id FROM {s}.evstream_files "
 	    "WHERE file = ANY ($1::text[])",
 };
@@ -875,20 +880,34 @@ sink_batch_exists(struct sink *s, const char *id, const char *files)
 /*
  * Claim the batch's files in evstream_files, first thing in the transaction: a
  * file another transaction claimed waits for it, and once that one commits, fails
- * here with a unique violation (SINK_TAKEN) before any event is sent.
+ * here with a unique violation before any event is sent.  Returns SINK_BATCH_NEW
+ * (claimed, go on), SINK_BATCH_SAME (a replay), SINK_BATCH_OTHER (another
+ * evstream's batch has the id or a file), -1 on error.  Only when the claim did
+ * not go through does it cost a second statement, to tell a replay from the rest.
  */
-static enum sink_status
-sink_claim_files(struct sink *s, const char *id, const char *files)
+static int
+sink_claim_files(struct sink *s, const char *id, const char *files, size_t nfiles)
 {
 	const char *params[2] = { files, id };
 	PGresult *res;
+	int64_t claimed;
+	int found;
 
 	if ((res = sink_run(s, "INSERT evstream_files", s->sql[SQL_CLAIM_FILES], 2, params,
 	    0)) != NULL) {
+		claimed = strtoll(PQcmdTuples(res), NULL, 10);
 		PQclear(res);
-		return SINK_OK;
-	}
-	return strcmp(s->sqlstate, "23505") == 0 ? SINK_TAKEN : SINK_RETRY;
+		if (nfiles > 0 && claimed == (int64_t)nfiles)
+			return SINK_BATCH_NEW;
+	} else if (strcmp(s->sqlstate, "23505") != 0 ||
+	    sink_cmd(s, "ROLLBACK", "ROLLBACK") < 0)	/* aborted: ask outside it */
+		return -1;
+	if ((found = sink_batch_exists(s, id, files)) == SINK_BATCH_OTHER)
+		sink_set_error(s, "", "batch %s is already committed with other files (by another "
+		    "evstream)", id);
+	else if (found == SINK_BATCH_NEW && res == NULL)
+		found = SINK_BATCH_OTHER;	/* the id is free, a file is not: keep the 23505 */
+	return found;
 }
 
 /*
@@ -1015,7 +1034,7 @@ sink_write_batch(struct sink *s, struct batch *b)
 		goto fail;
 	st = SINK_RETRY;
 	if ((files = sink_files_literal(s, b->files, b->nfiles)) == NULL ||
-	    (found = sink_batch_exists(s, id, files)) < 0)
+	    (found = sink_claim_files(s, id, files, b->nfiles)) < 0)
 		goto fail;
 	if (found == SINK_BATCH_SAME) {
 		log_info("batch %lld is already committed; not writing it again", (long long)b->id);
@@ -1024,14 +1043,9 @@ sink_write_batch(struct sink *s, struct batch *b)
 		return SINK_OK;
 	}
 	if (found == SINK_BATCH_OTHER) {
-		sink_set_error(s, "", "batch %lld is already committed with other files (by "
-		    "another evstream)", (long long)b->id);
 		st = SINK_TAKEN;
 		goto fail;
 	}
-	if ((st = sink_claim_files(s, id, files)) != SINK_OK)
-		goto fail;
-	st = SINK_RETRY;
 	if (sink_write_events(s, b, &written) < 0 || sink_write_rejects(s, b) < 0)
 		goto fail;
 	if (sink_write_batch_row(s, b, written) < 0) {
