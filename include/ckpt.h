@@ -106,7 +106,8 @@ void	ckpt_set_max_event_time(struct ckpt *c, int64_t us);
 
 /*
  * Compaction: forget every name for which still_needed(arg, name) returns 0
- * (the caller knows the file has left the spool and cannot be seen again).
+ * (the caller knows the file has left the spool and cannot be seen again, or
+ * that the database never committed it).
  * Returns how many were forgotten.  Takes effect on disk at the next save.
  */
 size_t	ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *name), void *arg);

@@ -296,6 +296,8 @@ evstream_pull(struct evstream *s)
 	return sink_batches_after(s->sink, ckpt_last_batch(s->ckpt), evstream_take_db_batch, s);
 }
 
+static int evstream_forget_uncommitted(struct evstream *s);
+
 /* Make the checkpoint agree with evstream_batches.  The database wins. */
 static int
 evstream_reconcile(struct evstream *s)
@@ -319,6 +321,8 @@ evstream_reconcile(struct evstream *s)
 		    "wins; the files of the later batches will be read again",
 		    (long long)ck_last, (long long)db_last);
 	}
+	if (evstream_forget_uncommitted(s) < 0)
+		return -1;
 	return evstream_rebuild_dedupe(s);
 }
 
@@ -589,23 +593,103 @@ evstream_commit(struct evstream *s, double t0)
 	return 0;
 }
 
-static int
-evstream_in_listing(void *arg, const char *name)
+/* Where name is in a listing sorted by strcmp, or SIZE_MAX. */
+static size_t
+evstream_listing_find(const struct spool_list *l, const char *name)
 {
-	const struct spool_list *l = arg;
 	size_t lo = 0, hi = l->n;
 
-	while (lo < hi) {	/* the listing is sorted by strcmp */
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(l->names[mid], name);
 		if (c == 0)
-			return 1;
+			return mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return SIZE_MAX;
+}
+
+static int
+evstream_in_listing(void *arg, const char *name)
+{
+	return evstream_listing_find(arg, name) != SIZE_MAX;
+}
+
+#define EVSTREAM_VERIFY_CHUNK 10000	/* names per query: bounds the query and s->buf */
+
+struct evstream_owned {
+	struct spool_list	*names;		/* sorted */
+	char			*owned;		/* owned[i]: names->names[i] is in evstream_files */
+};
+
+static int
+evstream_mark_owned(void *arg, const char *name, int64_t batch_id)
+{
+	const struct evstream_owned *o = arg;
+	size_t i = evstream_listing_find(o->names, name);
+
+	(void)batch_id;
+	if (i != SIZE_MAX)
+		o->owned[i] = 1;
 	return 0;
+}
+
+static int
+evstream_not_unowned(void *arg, const char *name)
+{
+	return !evstream_in_listing(arg, name);
+}
+
+/*
+ * The database, not the checkpoint, says which files are committed: a name the
+ * checkpoint holds (of a file still in the spool) that no batch committed in
+ * evstream_files is forgotten, so its file is loaded.  Only a checkpoint written
+ * before evstream_files, by one of two evstreams sharing a spool, holds such names
+ * (it skipped a batch whose id the other had used for other files).  At start only;
+ * one query per EVSTREAM_VERIFY_CHUNK names.
+ */
+static int
+evstream_forget_uncommitted(struct evstream *s)
+{
+	struct spool_list mine = { 0 }, unowned = { 0 };
+	struct evstream_owned o = { &mine, NULL };
+	size_t n, dropped;
+	int rc = -1;
+
+	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
+		log_warn("listing spool %s failed; the checkpoint's files are not checked against "
+		    "evstream_files", s->cfg.spool_dir);
+		return 0;
+	}
+	if ((mine.names = malloc((s->list.n + 1) * sizeof(char *))) == NULL ||
+	    (unowned.names = malloc((s->list.n + 1) * sizeof(char *))) == NULL ||
+	    (o.owned = calloc(s->list.n + 1, 1)) == NULL)
+		fatal("checking the checkpoint against evstream_files");
+	for (size_t i = 0; i < s->list.n; i++)
+		if (ckpt_is_committed(s->ckpt, s->list.names[i]))
+			mine.names[mine.n++] = s->list.names[i];
+	for (size_t off = 0; off < mine.n; off += n) {
+		n = mine.n - off < EVSTREAM_VERIFY_CHUNK ? mine.n - off : EVSTREAM_VERIFY_CHUNK;
+		if (sink_file_owners(s->sink, mine.names + off, n, evstream_mark_owned, &o) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < mine.n; i++)
+		if (!o.owned[i])
+			unowned.names[unowned.n++] = mine.names[i];
+	if ((dropped = ckpt_forget(s->ckpt, evstream_not_unowned, &unowned)) > 0)
+		log_warnx("checkpoint lists %zu file%s that no batch in evstream_files committed "
+		    "(the first: %s; left by an evstream from before evstream_files beside another "
+		    "one); the database wins: loading %s", dropped, dropped == 1 ? "" : "s",
+		    unowned.names[0], dropped == 1 ? "it" : "them");
+	rc = 0;
+out:
+	free(o.owned);
+	free(unowned.names);
+	free(mine.names);
+	return rc;
 }
 
 /* Take a file out of the spool for good, saying why (once: it is gone after this). */
