@@ -891,7 +891,7 @@ sink_claim_files(struct sink *s, const char *id, const char *files, size_t nfile
 	const char *params[2] = { files, id };
 	PGresult *res;
 	int64_t claimed;
-	int found;
+	int found, file_taken = 0;
 
 	if ((res = sink_run(s, "INSERT evstream_files", s->sql[SQL_CLAIM_FILES], 2, params,
 	    0)) != NULL) {
@@ -899,13 +899,16 @@ sink_claim_files(struct sink *s, const char *id, const char *files, size_t nfile
 		PQclear(res);
 		if (nfiles > 0 && claimed == (int64_t)nfiles)
 			return SINK_BATCH_NEW;
-	} else if (strcmp(s->sqlstate, "23505") != 0 ||
-	    sink_cmd(s, "ROLLBACK", "ROLLBACK") < 0)	/* aborted: ask outside it */
-		return -1;
+	} else {
+		/* A file another batch holds: this transaction is aborted, ask outside it. */
+		if (strcmp(s->sqlstate, "23505") != 0 || sink_cmd(s, "ROLLBACK", "ROLLBACK") < 0)
+			return -1;
+		file_taken = 1;
+	}
 	if ((found = sink_batch_exists(s, id, files)) == SINK_BATCH_OTHER)
 		sink_set_error(s, "", "batch %s is already committed with other files (by another "
 		    "evstream)", id);
-	else if (found == SINK_BATCH_NEW && res == NULL)
+	else if (found == SINK_BATCH_NEW && file_taken)
 		found = SINK_BATCH_OTHER;	/* the id is free, a file is not: keep the 23505 */
 	return found;
 }
