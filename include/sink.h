@@ -175,6 +175,13 @@ typedef int (*sink_owner_fn)(void *arg, const char *name, int64_t batch_id);
 int sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
     void *arg) SINK_MUSTCHECK;
 
+/* Claim in evstream_files those of files that evstream_batches lists and it does
+ * not (committed by an evstream from before evstream_files, after the migration),
+ * for the first batch listing each; fn(arg, name, batch_id) for each claimed.
+ * Reads the whole batch log: for the rare file evstream_files does not know. */
+int sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg) SINK_MUSTCHECK;
+
 /* The first committed batch whose files include name, or *batch_id = 0. */
 int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id) SINK_MUSTCHECK;
 

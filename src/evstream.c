@@ -643,20 +643,52 @@ evstream_not_unowned(void *arg, const char *name)
 	return !evstream_in_listing(arg, name);
 }
 
+/* Mark in o->owned those of o->names that q says a batch committed, a chunk a query. */
+static int
+evstream_mark_committed(struct evstream *s, struct evstream_owned *o,
+    int (*q)(struct sink *, char *const *, size_t, sink_owner_fn, void *))
+{
+	size_t n;
+
+	for (size_t off = 0; off < o->names->n; off += n) {
+		n = o->names->n - off < EVSTREAM_VERIFY_CHUNK ? o->names->n - off :
+		    EVSTREAM_VERIFY_CHUNK;
+		if (q(s->sink, o->names->names + off, n, evstream_mark_owned, o) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Keep the names not marked, in their (sorted) order, and clear the marks. */
+static void
+evstream_keep_unmarked(struct evstream_owned *o)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < o->names->n; i++)
+		if (!o->owned[i])
+			o->names->names[k++] = o->names->names[i];
+	o->names->n = k;
+	memset(o->owned, 0, k);
+}
+
 /*
  * The database, not the checkpoint, says which files are committed: a name the
- * checkpoint holds (of a file still in the spool) that no batch committed in
- * evstream_files is forgotten, so its file is loaded.  Only a checkpoint written
- * before evstream_files, by one of two evstreams sharing a spool, holds such names
- * (it skipped a batch whose id the other had used for other files).  At start only;
- * one query per EVSTREAM_VERIFY_CHUNK names.
+ * checkpoint holds (of a file still in the spool) that no batch committed is
+ * forgotten, so its file is loaded.  Only a checkpoint written before
+ * evstream_files, by one of two evstreams sharing a spool, holds such names (it
+ * skipped a batch whose id the other had used for other files).  A name that
+ * evstream_batches lists but evstream_files does not (an evstream from before it
+ * ran on after the migration) is committed: it is claimed now.  At start only; one
+ * query per EVSTREAM_VERIFY_CHUNK names, and a read of the batch log only for
+ * names evstream_files does not know.
  */
 static int
 evstream_forget_uncommitted(struct evstream *s)
 {
-	struct spool_list mine = { 0 }, unowned = { 0 };
+	struct spool_list mine = { 0 };
 	struct evstream_owned o = { &mine, NULL };
-	size_t n, dropped;
+	size_t dropped;
 	int rc = -1;
 
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
@@ -665,29 +697,25 @@ evstream_forget_uncommitted(struct evstream *s)
 		return 0;
 	}
 	if ((mine.names = malloc((s->list.n + 1) * sizeof(char *))) == NULL ||
-	    (unowned.names = malloc((s->list.n + 1) * sizeof(char *))) == NULL ||
 	    (o.owned = calloc(s->list.n + 1, 1)) == NULL)
 		fatal("checking the checkpoint against evstream_files");
 	for (size_t i = 0; i < s->list.n; i++)
 		if (ckpt_is_committed(s->ckpt, s->list.names[i]))
 			mine.names[mine.n++] = s->list.names[i];
-	for (size_t off = 0; off < mine.n; off += n) {
-		n = mine.n - off < EVSTREAM_VERIFY_CHUNK ? mine.n - off : EVSTREAM_VERIFY_CHUNK;
-		if (sink_file_owners(s->sink, mine.names + off, n, evstream_mark_owned, &o) < 0)
-			goto out;
-	}
-	for (size_t i = 0; i < mine.n; i++)
-		if (!o.owned[i])
-			unowned.names[unowned.n++] = mine.names[i];
-	if ((dropped = ckpt_forget(s->ckpt, evstream_not_unowned, &unowned)) > 0)
-		log_warnx("checkpoint lists %zu file%s that no batch in evstream_files committed "
-		    "(the first: %s; left by an evstream from before evstream_files beside another "
-		    "one); the database wins: loading %s", dropped, dropped == 1 ? "" : "s",
-		    unowned.names[0], dropped == 1 ? "it" : "them");
+	if (evstream_mark_committed(s, &o, sink_file_owners) < 0)
+		goto out;
+	evstream_keep_unmarked(&o);
+	if (evstream_mark_committed(s, &o, sink_claim_listed) < 0)
+		goto out;
+	evstream_keep_unmarked(&o);
+	if ((dropped = ckpt_forget(s->ckpt, evstream_not_unowned, &mine)) > 0)
+		log_warnx("checkpoint lists %zu file%s that no batch committed (the first: %s; "
+		    "left by an evstream from before evstream_files beside another one); the "
+		    "database wins: loading %s", dropped, dropped == 1 ? "" : "s", mine.names[0],
+		    dropped == 1 ? "it" : "them");
 	rc = 0;
 out:
 	free(o.owned);
-	free(unowned.names);
 	free(mine.names);
 	return rc;
 }

@@ -42,7 +42,7 @@ enum sink_sql {
 	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
 	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
 	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_CLAIM_FILES,
-	SQL_FILE_OWNERS, SQL_N
+	SQL_FILE_OWNERS, SQL_CLAIM_LISTED, SQL_N
 };
 
 static const char *const sink_sql_tmpl[SQL_N] = {
@@ -97,6 +97,11 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "(SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $2::int8)",
 	[SQL_FILE_OWNERS] = "SELECT file, batch_id FROM {s}.evstream_files "
 	    "WHERE file = ANY ($1::text[])",
+	/* sql/01_init.sql's backfill, for some files: reads the whole batch log, so rare. */
+	[SQL_CLAIM_LISTED] = "INSERT INTO {s}.evstream_files (file, batch_id) "
+	    "SELECT f, min(b.batch_id) FROM {s}.evstream_batches b, unnest(b.files) AS f "
+	    "WHERE f = ANY ($1::text[]) GROUP BY f ON CONFLICT (file) DO NOTHING "
+	    "RETURNING file, batch_id",
 };
 
 /* Connection keywords read from the environment, first match wins, before conninfo. */
@@ -1165,8 +1170,10 @@ sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg
 	return rc;
 }
 
-int
-sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn, void *arg)
+/* A statement on an array of file names that returns (file, batch_id) rows. */
+static int
+sink_files_query(struct sink *s, const char *what, enum sink_sql q, char *const *files,
+    size_t nfiles, sink_owner_fn fn, void *arg)
 {
 	static const Oid types[] = { SINK_OID_TEXT, SINK_OID_INT8 };
 	const char *params[1];
@@ -1176,8 +1183,7 @@ sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_f
 	if (sink_ready(s) < 0)
 		return -1;
 	if ((params[0] = sink_files_literal(s, files, nfiles)) == NULL ||
-	    (res = sink_query(s, "SELECT evstream_files", s->sql[SQL_FILE_OWNERS], 1, params,
-	    types, 2)) == NULL) {
+	    (res = sink_query(s, what, s->sql[q], 1, params, types, 2)) == NULL) {
 		sink_abort(s);
 		return -1;
 	}
@@ -1185,6 +1191,21 @@ sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_f
 		rc = fn(arg, PQgetvalue(res, i, 0), sink_get_int8(res, i, 1));
 	PQclear(res);
 	return rc;
+}
+
+int
+sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn, void *arg)
+{
+	return sink_files_query(s, "SELECT evstream_files", SQL_FILE_OWNERS, files, nfiles, fn,
+	    arg);
+}
+
+int
+sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg)
+{
+	return sink_files_query(s, "INSERT evstream_files", SQL_CLAIM_LISTED, files, nfiles, fn,
+	    arg);
 }
 
 static int

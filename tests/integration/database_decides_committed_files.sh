@@ -6,7 +6,8 @@
 # batch 3, no empty-cause retry loop), forgets G (no batch committed it) and loads
 # it, never skips nor reloads F0 and F1, and loads the new file F3.  A database
 # from before evstream_files is refused by name, and applying sql/01_init.sql
-# again migrates it: one evstream_files row per committed file, with its batch.
+# again migrates it: one evstream_files row per committed file, with its batch; a
+# file an old evstream committed after the migration is claimed, not reloaded.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
 . "$EVPIPE_ROOT/tests/lib/reliability.sh"
@@ -67,3 +68,10 @@ check_eq "migration_fills_evstream_files" "$(files_per_batch)" \
 	"$(q 'SELECT string_agg(batch_id || $$:$$ || file, $$ $$ ORDER BY batch_id, file) FROM evstream_files')"
 CKPT=$ST/ckptA once_bounded
 check_eq "migrated_database_runs" "0 5" "$? $(q 'SELECT count(*) FROM evstream_batches')"
+# An evstream from before evstream_files that ran on after the migration committed
+# F3 without a claim: B's checkpoint lists it, evstream_batches too, so it is
+# claimed for its batch, not loaded again.
+q "DELETE FROM evstream_files WHERE file = '$F3'"
+CKPT=$ST/ckptB once_bounded
+check_eq "unclaimed_committed_file_claimed_not_reloaded" "0 5 5" \
+	"$? $(q 'SELECT count(*) FROM evstream_batches') $(q "SELECT batch_id FROM evstream_files WHERE file = '$F3'")"
