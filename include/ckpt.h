@@ -88,6 +88,14 @@ int	ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t 
 	    int64_t max_event_time_us) CKPT_MUSTCHECK;
 
 /*
+ * Record, in memory, that an earlier batch (1..ckpt_last_batch, else EINVAL)
+ * committed one more name: a file another evstream on the same spool committed,
+ * that this checkpoint had not heard of.  EEXIST if the name is committed
+ * already.  On -1 nothing changed.
+ */
+int	ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id) CKPT_MUSTCHECK;
+
+/*
  * The database is behind the checkpoint and wins: forget the files of
  * batches above batch_id and make batch_id the last batch.  0 <= batch_id <=
  * ckpt_last_batch, else EINVAL.  The maximum event time is left alone; the
@@ -98,7 +106,8 @@ void	ckpt_set_max_event_time(struct ckpt *c, int64_t us);
 
 /*
  * Compaction: forget every name for which still_needed(arg, name) returns 0
- * (the caller knows the file has left the spool and cannot be seen again).
+ * (the caller knows the file has left the spool and cannot be seen again, or
+ * that the database never committed it).
  * Returns how many were forgotten.  Takes effect on disk at the next save.
  */
 size_t	ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *name), void *arg);

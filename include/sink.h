@@ -4,19 +4,24 @@
  * One micro-batch is one transaction:
  *
  *     BEGIN
- *     SELECT 1 FROM evstream_batches WHERE batch_id = id   -- there: a replay, ROLLBACK, done
+ *     INSERT INTO evstream_files    -- claim each file, unless batch id is committed:
+ *       WHERE NOT EXISTS batch id   --   then (or on 23505, a file claimed) ROLLBACK and
+ *                                   --   SELECT files FROM evstream_batches: these files:
+ *                                   --   a replay, done; else SINK_TAKEN
  *     SAVEPOINT; COPY events                 -- 23505: ROLLBACK TO SAVEPOINT, COPY into a temp
  *                                            --   stage, INSERT ... ON CONFLICT DO NOTHING
  *     COPY event_rejects
- *     INSERT INTO evstream_batches (the batch log row, with `written`)
- *     COMMIT
+ *     INSERT INTO evstream_batches (the batch log row, with `written`; 23505: the id was
+ *                                   taken meanwhile, SINK_TAKEN)
+ *     COMMIT                        (checks evstream_files' deferred foreign key)
  *
  * so the events, the rejects and the record that the batch happened become
  * visible together or not at all, and writing the same batch twice (a crash
  * after COMMIT, before the checkpoint) changes nothing.  The batch log row is
- * the proof of a commit: a batch whose id is already there is a no-op, which
- * trusts the caller never to reuse an id for different files (take the next id
- * from max(checkpoint, sink_last_batch()) + 1).
+ * the proof of a commit, and evstream_files the proof of which batch committed a
+ * file: a file is committed once, whoever takes it, so several evstreams (each
+ * with its own checkpoint) can share one spool and one database.  A batch id or a
+ * file another evstream committed first is SINK_TAKEN, never a silent skip.
  *
  * Errors come back as a status, never as an exit.  The transaction is rolled
  * back (or the connection closed, when rolling back is impossible) before any
@@ -61,6 +66,10 @@ enum sink_status {
 	/* Cannot ever work as configured: the tables are missing from the schema,
 	 * or the batch itself is malformed (a bug).  Retrying cannot help. */
 	SINK_FATAL = 2,
+	/* Another writer committed this batch id, or one of its files, first: nothing
+	 * was written; learn what it committed (sink_batches_after, sink_file_owners)
+	 * and build the batch again without those files. */
+	SINK_TAKEN = 3,
 };
 
 #define SINK_MUSTCHECK __attribute__((warn_unused_result))
@@ -75,7 +84,7 @@ struct sink *sink_new(const char *conninfo, const char *schema, char *err, size_
 void sink_free(struct sink *s);		/* closes the connection; NULL is fine */
 
 /*
- * Connect unless connected, check the three tables exist in the schema.
+ * Connect unless connected, check the four tables exist in the schema.
  * SINK_RETRY: the server is unreachable or refused us (try again later);
  * SINK_FATAL: a table is missing.
  */
@@ -183,6 +192,19 @@ int sink_summary(struct sink *s, struct sink_summary *out) SINK_MUSTCHECK;
  */
 int sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
     SINK_MUSTCHECK;
+
+/* For each of files that a committed batch holds (evstream_files), fn(arg, name,
+ * batch_id), in no particular order. */
+typedef int (*sink_owner_fn)(void *arg, const char *name, int64_t batch_id);
+int sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg) SINK_MUSTCHECK;
+
+/* Claim in evstream_files those of files that evstream_batches lists and it does
+ * not (committed by an evstream from before evstream_files, after the migration),
+ * for the first batch listing each; fn(arg, name, batch_id) for each claimed.
+ * Reads the whole batch log: for the rare file evstream_files does not know. */
+int sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg) SINK_MUSTCHECK;
 
 /* The first committed batch whose files include name, or *batch_id = 0. */
 int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id) SINK_MUSTCHECK;

@@ -54,3 +54,26 @@ CREATE TABLE IF NOT EXISTS evstream_batches (
     watermark      timestamptz,             -- the watermark this batch was filtered with
     committed_at   timestamptz  NOT NULL DEFAULT now()
 );
+
+-- Which batch committed each file: a file is committed by at most one batch.  The
+-- primary key is the arbiter between several evstreams on one spool (each with its
+-- own checkpoint): a batch claims its files here first, in its own transaction, so
+-- a second evstream that took the same file waits for the first one's commit and
+-- then fails on this key instead of loading the file again (see README
+-- "Several evstreams on one spool").  The foreign key is checked at commit, since
+-- the claim comes before the batch row; no index on batch_id, so a batch pays one
+-- index entry per file (deleting a batch by hand scans this table, which is rare).
+CREATE TABLE IF NOT EXISTS evstream_files (
+    file     text    PRIMARY KEY,
+    batch_id bigint  NOT NULL REFERENCES evstream_batches (batch_id)
+                     ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
+);
+
+-- The migration of a database from before evstream_files: the files each batch
+-- lists, the first batch winning a file listed twice.  Adds nothing on a database
+-- that has them already, so running this file again stays harmless.
+INSERT INTO evstream_files (file, batch_id)
+SELECT f.file, min(b.batch_id)
+FROM evstream_batches b, unnest(b.files) AS f(file)
+GROUP BY f.file
+ON CONFLICT (file) DO NOTHING;

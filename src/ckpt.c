@@ -244,6 +244,16 @@ ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t nfil
 	return 0;
 }
 
+int
+ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id)
+{
+	if (batch_id < 1 || batch_id > c->last_batch || !ckpt_name_ok(name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return ckpt_append(c, name, batch_id);
+}
+
 static int
 ckpt_keep_upto(void *arg, const struct ckpt_entry *e)
 {

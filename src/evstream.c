@@ -71,7 +71,8 @@ static const struct cfg_key evstream_keys[] = {
 	{ "conninfo", CFG_STR, offsetof(struct evstream_config, conninfo), "", 0, 0, NULL,
 	    CFG_SECRET, "libpq connection string; POSTGRES_HOST/PORT/DB/USER/PASSWORD and "
 	    "PG* variables override it (put the password in the environment, not here)" },
-	K(db_schema, CFG_STR, "public", 0, 0, "schema holding events, event_rejects, evstream_batches"),
+	K(db_schema, CFG_STR, "public", 0, 0, "schema holding events, event_rejects, evstream_batches, "
+	    "evstream_files"),
 	K(trigger_interval, CFG_DOUBLE, "10", 0.001, 86400,
 	    "seconds between micro-batches (fixed rate: a late batch is followed at once)"),
 	K(max_files_per_trigger, CFG_INT, "20", 0, 1000000, "files per micro-batch at most (0 = no "
@@ -304,11 +305,37 @@ evstream_rebuild_dedupe(struct evstream *s)
 	return 0;
 }
 
+/*
+ * A batch from the database into the checkpoint.  A name the checkpoint holds
+ * already (under another batch: a database from before evstream_files, or another
+ * evstream's file recorded by ckpt_add_file) stays as it is; committed is committed.
+ */
 static int
 evstream_take_db_batch(void *arg, int64_t id, char *const *files, size_t n, int64_t max_us)
 {
-	return ckpt_add_batch(arg, id, files, n, max_us);
+	struct evstream *s = arg;
+	char **fresh = malloc((n ? n : 1) * sizeof(*fresh));
+	size_t k = 0;
+
+	if (fresh == NULL)
+		fatal("checkpoint: taking batch %lld from evstream_batches", (long long)id);
+	for (size_t i = 0; i < n; i++)
+		if (!ckpt_is_committed(s->ckpt, files[i]))
+			fresh[k++] = files[i];
+	if (ckpt_add_batch(s->ckpt, id, fresh, k, max_us) < 0)
+		fatal("checkpoint: taking batch %lld from evstream_batches", (long long)id);
+	free(fresh);
+	return 0;
 }
+
+/* The batches committed after the checkpoint's last one, by us or by another evstream. */
+static int
+evstream_pull(struct evstream *s)
+{
+	return sink_batches_after(s->sink, ckpt_last_batch(s->ckpt), evstream_take_db_batch, s);
+}
+
+static int evstream_forget_uncommitted(struct evstream *s);
 
 /* Make the checkpoint agree with evstream_batches.  The database wins. */
 static int
@@ -319,12 +346,12 @@ evstream_reconcile(struct evstream *s)
 	if (sink_last_batch(s->sink, &db_last, &db_max) < 0)
 		return -1;
 	if (db_last > ck_last) {
-		if (sink_batches_after(s->sink, ck_last, evstream_take_db_batch, s->ckpt) < 0)
+		if (evstream_pull(s) < 0)
 			return -1;
 		ckpt_set_max_event_time(s->ckpt, db_max);
 		log_warnx("checkpoint was behind evstream_batches (batch %lld < %lld: a stop between "
-		    "commit and checkpoint); took the missing batches from the database",
-		    (long long)ck_last, (long long)db_last);
+		    "commit and checkpoint, or another evstream on this database); took the "
+		    "missing batches from the database", (long long)ck_last, (long long)db_last);
 	} else if (db_last < ck_last) {
 		if (ckpt_drop_after(s->ckpt, db_last) < 0)
 			return -1;
@@ -333,6 +360,8 @@ evstream_reconcile(struct evstream *s)
 		    "wins; the files of the later batches will be read again",
 		    (long long)ck_last, (long long)db_last);
 	}
+	if (evstream_forget_uncommitted(s) < 0)
+		return -1;
 	return evstream_rebuild_dedupe(s);
 }
 
@@ -365,7 +394,8 @@ evstream_clean(struct evstream *s, const char *name)
 		return;
 	rc = s->cfg.clean_source == CLEAN_DELETE ? spool_remove(s->spool_fd, name) :
 	    spool_move(s->spool_fd, name, "archive");
-	if (rc < 0)
+	/* Gone already: another evstream on this spool committed and cleaned it. */
+	if (rc < 0 && errno != ENOENT)
 		log_warn("clean_source: %s/%s stays in the spool (already committed, it will not "
 		    "be read again)", s->cfg.spool_dir, name);
 }
@@ -548,7 +578,64 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	}
 }
 
-/* Commit the batch in hand: database first, then checkpoint, then clean_source. */
+/* A file of the batch in hand that an earlier batch committed: learn it. */
+static int
+evstream_note_owner(void *arg, const char *name, int64_t batch_id)
+{
+	struct evstream *s = arg;
+
+	if (ckpt_is_committed(s->ckpt, name) || batch_id > ckpt_last_batch(s->ckpt))
+		return 0;	/* known, or committed since the pull: the next try pulls it */
+	if (ckpt_add_file(s->ckpt, name, batch_id) < 0)
+		fatal("checkpoint: recording %s as committed by batch %lld", name,
+		    (long long)batch_id);
+	log_info("%s/%s was committed by batch %lld of another evstream; not loading it",
+	    s->cfg.spool_dir, name, (long long)batch_id);
+	return 0;
+}
+
+/*
+ * Another evstream committed the batch's id or one of its files first: the
+ * database refused the batch (nothing was written).  Undo its events in the dedupe
+ * set, take what was committed from the database into the checkpoint, and have the
+ * caller build the batch again: the files committed elsewhere now read as
+ * committed.  -1 if a signal asked us to stop.
+ */
+static int
+evstream_taken(struct evstream *s)
+{
+	int64_t last = ckpt_last_batch(s->ckpt);
+	size_t known = ckpt_count(s->ckpt);
+
+	log_info("batch %lld: %s; taking the committed batches from the database and building "
+	    "it again", (long long)s->b.id, sink_error(s->sink));
+	for (size_t i = 0; i < s->b.nev; i++)
+		(void)dedupe_remove(s->dd, s->b.ev[i].id);
+	for (;;) {
+		if (evstream_db_ready(s) < 0)
+			return -1;
+		if (evstream_pull(s) == 0 && sink_file_owners(s->sink, s->b.files, s->b.nfiles,
+		    evstream_note_owner, s) == 0)
+			break;
+		evstream_outage(s, "reading the batch log");
+		if (evstream_stop)
+			return -1;
+	}
+	evstream_db_ok(s);
+	evstream_save_ckpt(s);
+	/* Each SINK_TAKEN has a committed cause; if none shows, do not spin on it. */
+	if (ckpt_last_batch(s->ckpt) == last && ckpt_count(s->ckpt) == known) {
+		log_errx("batch %lld was refused as taken, but the database shows no batch or file "
+		    "that took it; trying again in %g s", (long long)s->b.id, s->cfg.retry_max);
+		evstream_sleep_until(s, evstream_now() + s->cfg.retry_max);
+	}
+	return evstream_stop ? -1 : 0;
+}
+
+/*
+ * Commit the batch in hand: database first, then checkpoint, then clean_source.
+ * 0 when committed, 1 when another evstream took it (build it again), -1 when stopped.
+ */
 static int
 evstream_commit(struct evstream *s, double t0)
 {
@@ -564,6 +651,8 @@ evstream_commit(struct evstream *s, double t0)
 			break;
 		if (st == SINK_FATAL)
 			fatalx("batch %lld: %s; stopping", (long long)s->b.id, sink_error(s->sink));
+		if (st == SINK_TAKEN)
+			return evstream_taken(s) < 0 ? -1 : 1;
 		if (evstream_stop) {
 			log_info("batch %lld: %s; stopping (the next start reconciles the checkpoint "
 			    "with the database: nothing is lost or repeated)", (long long)s->b.id,
@@ -588,23 +677,131 @@ evstream_commit(struct evstream *s, double t0)
 	return 0;
 }
 
-static int
-evstream_in_listing(void *arg, const char *name)
+/* Where name is in a listing sorted by strcmp, or SIZE_MAX. */
+static size_t
+evstream_listing_find(const struct spool_list *l, const char *name)
 {
-	const struct spool_list *l = arg;
 	size_t lo = 0, hi = l->n;
 
-	while (lo < hi) {	/* the listing is sorted by strcmp */
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(l->names[mid], name);
 		if (c == 0)
-			return 1;
+			return mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return SIZE_MAX;
+}
+
+static int
+evstream_in_listing(void *arg, const char *name)
+{
+	return evstream_listing_find(arg, name) != SIZE_MAX;
+}
+
+#define EVSTREAM_VERIFY_CHUNK 10000	/* names per query: bounds the query and s->buf */
+
+struct evstream_owned {
+	struct spool_list	*names;		/* sorted */
+	char			*owned;		/* owned[i]: names->names[i] is in evstream_files */
+};
+
+static int
+evstream_mark_owned(void *arg, const char *name, int64_t batch_id)
+{
+	const struct evstream_owned *o = arg;
+	size_t i = evstream_listing_find(o->names, name);
+
+	(void)batch_id;
+	if (i != SIZE_MAX)
+		o->owned[i] = 1;
 	return 0;
+}
+
+static int
+evstream_not_unowned(void *arg, const char *name)
+{
+	return !evstream_in_listing(arg, name);
+}
+
+/* Mark in o->owned those of o->names that q says a batch committed, a chunk a query. */
+static int
+evstream_mark_committed(struct evstream *s, struct evstream_owned *o,
+    int (*q)(struct sink *, char *const *, size_t, sink_owner_fn, void *))
+{
+	size_t n;
+
+	for (size_t off = 0; off < o->names->n; off += n) {
+		n = o->names->n - off < EVSTREAM_VERIFY_CHUNK ? o->names->n - off :
+		    EVSTREAM_VERIFY_CHUNK;
+		if (q(s->sink, o->names->names + off, n, evstream_mark_owned, o) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Keep the names not marked, in their (sorted) order, and clear the marks. */
+static void
+evstream_keep_unmarked(struct evstream_owned *o)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < o->names->n; i++)
+		if (!o->owned[i])
+			o->names->names[k++] = o->names->names[i];
+	o->names->n = k;
+	memset(o->owned, 0, k);
+}
+
+/*
+ * The database, not the checkpoint, says which files are committed: a name the
+ * checkpoint holds (of a file still in the spool) that no batch committed is
+ * forgotten, so its file is loaded.  Only a checkpoint written before
+ * evstream_files, by one of two evstreams sharing a spool, holds such names (it
+ * skipped a batch whose id the other had used for other files).  A name that
+ * evstream_batches lists but evstream_files does not (an evstream from before it
+ * ran on after the migration) is committed: it is claimed now.  At start only; one
+ * query per EVSTREAM_VERIFY_CHUNK names, and a read of the batch log only for
+ * names evstream_files does not know.
+ */
+static int
+evstream_forget_uncommitted(struct evstream *s)
+{
+	struct spool_list mine = { 0 };
+	struct evstream_owned o = { &mine, NULL };
+	size_t dropped;
+	int rc = -1;
+
+	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
+		log_warn("listing spool %s failed; the checkpoint's files are not checked against "
+		    "evstream_files", s->cfg.spool_dir);
+		return 0;
+	}
+	if ((mine.names = malloc((s->list.n + 1) * sizeof(char *))) == NULL ||
+	    (o.owned = calloc(s->list.n + 1, 1)) == NULL)
+		fatal("checking the checkpoint against evstream_files");
+	for (size_t i = 0; i < s->list.n; i++)
+		if (ckpt_is_committed(s->ckpt, s->list.names[i]))
+			mine.names[mine.n++] = s->list.names[i];
+	if (evstream_mark_committed(s, &o, sink_file_owners) < 0)
+		goto out;
+	evstream_keep_unmarked(&o);
+	if (evstream_mark_committed(s, &o, sink_claim_listed) < 0)
+		goto out;
+	evstream_keep_unmarked(&o);
+	if ((dropped = ckpt_forget(s->ckpt, evstream_not_unowned, &mine)) > 0)
+		log_warnx("checkpoint lists %zu file%s that no batch committed (the first: %s; "
+		    "left by an evstream from before evstream_files beside another one); the "
+		    "database wins: loading %s", dropped, dropped == 1 ? "" : "s", mine.names[0],
+		    dropped == 1 ? "it" : "them");
+	rc = 0;
+out:
+	free(o.owned);
+	free(mine.names);
+	return rc;
 }
 
 /* Take a file out of the spool for good, saying why (once: it is gone after this). */
@@ -716,6 +913,7 @@ static int
 evstream_step(struct evstream *s)
 {
 	double t0 = evstream_now();
+	int rc = 0;	/* 1 after another evstream took the batch: fill it again */
 
 	notify_watchdog(&s->notify);
 	/*
@@ -733,19 +931,19 @@ evstream_step(struct evstream *s)
 	/* Compaction: a name no longer in the spool can never be seen again. */
 	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
 		evstream_save_ckpt(s);
-	batch_reset(&s->b);
-	s->b.id = ckpt_last_batch(s->ckpt) + 1;
-	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
-	s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
-	s->b.future_us = evstream_future_bound(s);
-	size_t taken = evstream_fill(s);
-	if (!s->cfg.once)
-		evstream_watch_backlog(s);
-	if (taken == 0)
-		return 0;
-	if (evstream_commit(s, t0) < 0)
-		return -1;
-	return (int)s->b.nfiles;
+	do {	/* again while another evstream takes the batch first */
+		batch_reset(&s->b);
+		s->b.id = ckpt_last_batch(s->ckpt) + 1;
+		s->b.max_time_us = ckpt_max_event_time(s->ckpt);
+		s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
+		s->b.future_us = evstream_future_bound(s);
+		size_t taken = evstream_fill(s);
+		if (!s->cfg.once && rc == 0)
+			evstream_watch_backlog(s);
+		if (taken == 0)
+			return 0;
+	} while ((rc = evstream_commit(s, t0)) > 0);
+	return rc < 0 ? -1 : (int)s->b.nfiles;
 }
 
 static void

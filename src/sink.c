@@ -69,14 +69,17 @@ static const struct { const char *key, *value; } sink_tcp_defaults[] = {
 enum sink_sql {
 	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
 	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
-	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_RECENT_LATE, SQL_N
+	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_RECENT_LATE,
+	SQL_CLAIM_FILES, SQL_FILE_OWNERS, SQL_CLAIM_LISTED, SQL_N
 };
 
 static const char *const sink_sql_tmpl[SQL_N] = {
 	[SQL_CHECK_TABLES] = "SELECT t FROM unnest(ARRAY['events', 'event_rejects', "
-	    "'evstream_batches']) AS t WHERE to_regclass(quote_ident($1) || '.' || "
+	    "'evstream_batches', 'evstream_files']) AS t WHERE to_regclass(quote_ident($1) || '.' || "
 	    "quote_ident(t)) IS NULL",
-	[SQL_BATCH_EXISTS] = "SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $1",
+	/* Same id, same files: a replay.  Same id, other files: another evstream's batch. */
+	[SQL_BATCH_EXISTS] = "SELECT files = $2::text[] FROM {s}.evstream_batches "
+	    "WHERE batch_id = $1",
 	[SQL_COPY_EVENTS] = "COPY {s}.events (" SINK_EVENT_COLS ") FROM STDIN (FORMAT binary)",
 	/* No constraints but NOT NULL: it must take the duplicates the real table refuses. */
 	[SQL_STAGE_CREATE] = "CREATE TEMP TABLE IF NOT EXISTS evstream_stage "
@@ -116,6 +119,21 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	[SQL_RECENT_LATE] = "SELECT coalesce(sum(rows_read), 0)::int8, coalesce(sum(late), 0)::int8 "
 	    "FROM (SELECT rows_read, late FROM {s}.evstream_batches ORDER BY batch_id DESC "
 	    "LIMIT $1) r",
+	/*
+	 * Claims the files unless the batch id is committed already (then 0 rows), so the
+	 * one statement is also the replay check.  Array order is name order in every
+	 * evstream, so two claims never wait for each other in a cycle.
+	 */
+	[SQL_CLAIM_FILES] = "INSERT INTO {s}.evstream_files (file, batch_id) "
+	    "SELECT unnest($1::text[]), $2::int8 WHERE NOT EXISTS "
+	    "(SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $2::int8)",
+	[SQL_FILE_OWNERS] = "SELECT file, batch_id FROM {s}.evstream_files "
+	    "WHERE file = ANY ($1::text[])",
+	/* sql/01_init.sql's backfill, for some files: reads the whole batch log, so rare. */
+	[SQL_CLAIM_LISTED] = "INSERT INTO {s}.evstream_files (file, batch_id) "
+	    "SELECT f, min(b.batch_id) FROM {s}.evstream_batches b, unnest(b.files) AS f "
+	    "WHERE f = ANY ($1::text[]) GROUP BY f ON CONFLICT (file) DO NOTHING "
+	    "RETURNING file, batch_id",
 };
 
 /* Connection keywords read from the environment, first match wins, before conninfo. */
@@ -211,11 +229,17 @@ sink_set_error(struct sink *s, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
+	size_t n;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	sink_oneline(s->err, sizeof(s->err), msg);
+	/* libpq can fail without a message; "unavailable: ;" in the log helps nobody. */
+	n = strlen(s->err);
+	if (n == 0 || s->err[n - 1] == ':')
+		snprintf(s->err + n, sizeof(s->err) - n, "%sno error message from libpq",
+		    n > 0 ? " " : "");
 	sink_scrub(s);
 	snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", sqlstate);
 }
@@ -1170,21 +1194,61 @@ sink_begin(struct sink *s)
 	return sink_cmd(s, "BEGIN", "BEGIN") == 0 ? SINK_OK : SINK_RETRY;
 }
 
-/* 1 if the batch log already has this id (a replay), 0 if not, -1 on error. */
+/*
+ * Is the batch's id in the batch log already?  SINK_BATCH_NEW: no; SINK_BATCH_SAME:
+ * with these very files (a replay: the COMMIT went through, its answer was lost);
+ * SINK_BATCH_OTHER: with other files, committed by another evstream; -1 on error.
+ */
+enum { SINK_BATCH_NEW, SINK_BATCH_SAME, SINK_BATCH_OTHER };
 static int
-sink_batch_exists(struct sink *s, int64_t id)
+sink_batch_exists(struct sink *s, const char *id, const char *files)
 {
-	char num[SINK_FORMAT_INT_MAX + 1];
-	const char *params[1] = { num };
+	const char *params[2] = { id, files };
 	PGresult *res;
 	int found;
 
-	num[sink_format_int(num, id)] = '\0';
-	if ((res = sink_run(s, "SELECT evstream_batches", s->sql[SQL_BATCH_EXISTS], 1, params,
+	if ((res = sink_run(s, "SELECT evstream_batches", s->sql[SQL_BATCH_EXISTS], 2, params,
 	    0)) == NULL)
 		return -1;
-	found = PQntuples(res) > 0;
+	found = PQntuples(res) == 0 ? SINK_BATCH_NEW :
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? SINK_BATCH_SAME : SINK_BATCH_OTHER;
 	PQclear(res);
+	return found;
+}
+
+/*
+ * Claim the batch's files in evstream_files, first thing in the transaction: a
+ * file another transaction claimed waits for it, and once that one commits, fails
+ * here with a unique violation before any event is sent.  Returns SINK_BATCH_NEW
+ * (claimed, go on), SINK_BATCH_SAME (a replay), SINK_BATCH_OTHER (another
+ * evstream's batch has the id or a file), -1 on error.  Only when the claim did
+ * not go through does it cost a second statement, to tell a replay from the rest.
+ */
+static int
+sink_claim_files(struct sink *s, const char *id, const char *files, size_t nfiles)
+{
+	const char *params[2] = { files, id };
+	PGresult *res;
+	int64_t claimed;
+	int found, file_taken = 0;
+
+	if ((res = sink_run(s, "INSERT evstream_files", s->sql[SQL_CLAIM_FILES], 2, params,
+	    0)) != NULL) {
+		claimed = strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		if (nfiles > 0 && claimed == (int64_t)nfiles)
+			return SINK_BATCH_NEW;
+	} else {
+		/* A file another batch holds: this transaction is aborted, ask outside it. */
+		if (strcmp(s->sqlstate, "23505") != 0 || sink_cmd(s, "ROLLBACK", "ROLLBACK") < 0)
+			return -1;
+		file_taken = 1;
+	}
+	if ((found = sink_batch_exists(s, id, files)) == SINK_BATCH_OTHER)
+		sink_set_error(s, "", "batch %s is already committed with other files (by another "
+		    "evstream)", id);
+	else if (found == SINK_BATCH_NEW && file_taken)
+		found = SINK_BATCH_OTHER;	/* the id is free, a file is not: keep the 23505 */
 	return found;
 }
 
@@ -1240,25 +1304,25 @@ sink_write_rejects(struct sink *s, const struct batch *b)
 	    sink_row_reject, &rows);
 }
 
-/* b->files as a text[] literal, in s->buf (free between COPYs). */
+/* files as a text[] literal, in s->buf (free between COPYs). */
 static const char *
-sink_files_literal(struct sink *s, const struct batch *b)
+sink_files_literal(struct sink *s, char *const *files, size_t nfiles)
 {
 	size_t need = 3, n = 0;
 	char *p;
 
-	for (size_t i = 0; i < b->nfiles; i++)
-		need += SINK_FORMAT_TEXT_MAX(strlen(b->files[i])) + 3;
+	for (size_t i = 0; i < nfiles; i++)
+		need += SINK_FORMAT_TEXT_MAX(strlen(files[i])) + 3;
 	if (sink_grow(s, need) < 0) {
-		sink_set_error(s, "", "INSERT evstream_batches: out of memory");
+		sink_set_error(s, "", "file list: out of memory");
 		return NULL;
 	}
 	p = s->buf;
 	p[n++] = '{';
-	for (size_t i = 0; i < b->nfiles; i++) {
+	for (size_t i = 0; i < nfiles; i++) {
 		if (i > 0)
 			p[n++] = ',';
-		n += sink_format_array_elem(p + n, b->files[i], strlen(b->files[i]));
+		n += sink_format_array_elem(p + n, files[i], strlen(files[i]));
 	}
 	p[n++] = '}';
 	p[n] = '\0';
@@ -1280,7 +1344,7 @@ sink_write_batch_row(struct sink *s, const struct batch *b, int64_t written)
 	maxt[sink_format_time(maxt, b->max_time_us)] = '\0';
 	wm[sink_format_time(wm, b->watermark_us)] = '\0';
 	params[0] = num[0];
-	if ((params[1] = sink_files_literal(s, b)) == NULL)
+	if ((params[1] = sink_files_literal(s, b->files, b->nfiles)) == NULL)
 		return -1;
 	for (int i = 1; i < 7; i++)
 		params[i + 1] = num[i];
@@ -1297,33 +1361,49 @@ enum sink_status
 sink_write_batch(struct sink *s, struct batch *b)
 {
 	enum sink_status st = SINK_RETRY;
+	char id[SINK_FORMAT_INT_MAX + 1];
+	const char *files;
 	int64_t written;
 	int found;
 
 	sink_clear_error(s);
 	s->replayed = 0;
 	b->n.written = 0;
+	id[sink_format_int(id, b->id)] = '\0';
 	if (sink_check_batch(s, b) < 0)
 		return SINK_FATAL;
 	s->batch_id = b->id;	/* names the batch in the slow-call warnings */
 	if ((st = sink_begin(s)) != SINK_OK)
 		goto fail;
-	if ((found = sink_batch_exists(s, b->id)) < 0)
+	st = SINK_RETRY;
+	if ((files = sink_files_literal(s, b->files, b->nfiles)) == NULL ||
+	    (found = sink_claim_files(s, id, files, b->nfiles)) < 0)
 		goto fail;
-	if (found) {
+	if (found == SINK_BATCH_SAME) {
 		log_info("batch %lld is already committed; not writing it again", (long long)b->id);
 		s->replayed = 1;
 		sink_abort(s);
 		return SINK_OK;
 	}
-	if (sink_write_events(s, b, &written) < 0 || sink_write_rejects(s, b) < 0 ||
-	    sink_write_batch_row(s, b, written) < 0 || sink_cmd(s, "COMMIT", "COMMIT") < 0)
+	if (found == SINK_BATCH_OTHER) {
+		st = SINK_TAKEN;
+		goto fail;
+	}
+	if (sink_write_events(s, b, &written) < 0 || sink_write_rejects(s, b) < 0)
+		goto fail;
+	if (sink_write_batch_row(s, b, written) < 0) {
+		/* Its id was taken by a transaction that committed while this one ran. */
+		if (strcmp(s->sqlstate, "23505") == 0)
+			st = SINK_TAKEN;
+		goto fail;
+	}
+	if (sink_cmd(s, "COMMIT", "COMMIT") < 0)
 		goto fail;
 	b->n.written = written;
 	return SINK_OK;
 fail:
 	sink_abort(s);
-	return st == SINK_FATAL ? SINK_FATAL : SINK_RETRY;
+	return st;
 }
 
 int
@@ -1423,6 +1503,44 @@ sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg
 	free(files);
 	PQclear(res);
 	return rc;
+}
+
+/* A statement on an array of file names that returns (file, batch_id) rows. */
+static int
+sink_files_query(struct sink *s, const char *what, enum sink_sql q, char *const *files,
+    size_t nfiles, sink_owner_fn fn, void *arg)
+{
+	static const Oid types[] = { SINK_OID_TEXT, SINK_OID_INT8 };
+	const char *params[1];
+	PGresult *res;
+	int rc = 0;
+
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((params[0] = sink_files_literal(s, files, nfiles)) == NULL ||
+	    (res = sink_query(s, what, s->sql[q], 1, params, types, 2)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+		rc = fn(arg, PQgetvalue(res, i, 0), sink_get_int8(res, i, 1));
+	PQclear(res);
+	return rc;
+}
+
+int
+sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn, void *arg)
+{
+	return sink_files_query(s, "SELECT evstream_files", SQL_FILE_OWNERS, files, nfiles, fn,
+	    arg);
+}
+
+int
+sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg)
+{
+	return sink_files_query(s, "INSERT evstream_files", SQL_CLAIM_LISTED, files, nfiles, fn,
+	    arg);
 }
 
 static int

@@ -24,6 +24,7 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
 # name | test | what happens to the pipeline
 SCENARIOS=(
 	"crash_kill9_evstream|system/crash_exactly_once|kill -9 of evstream at random moments and at failpoints (before the write, inside COPY, between commit and checkpoint, after it), evgen writing throughout; 1 % invalid, 2 % duplicate rows"
+	"several_evstreams_one_spool|system/several_instances_exactly_once|three evstreams on one spool and one database, each with its own checkpoint and batch size, over 200 pending files and a live evgen, kill -9 of one of them every 0.1-1 s; 2 % invalid, 2 % duplicate rows"
 	"db_outage_stop_and_kill|system/db_outage_exactly_once|PostgreSQL stopped (fast) and killed (immediate) mid-stream, restarted"
 	"db_refuses_writes|system/db_refuses_writes|INSERT revoked from evstream's role, then the events tablespace full; fixed while evstream waits"
 	"checkpoint_unwritable|system/checkpoint_unwritable_stops|checkpoint directory made read-only under a running evstream, then writable again"

@@ -410,6 +410,36 @@ test_add_batch_rules(void)
 	check_rm_rf(dir);
 }
 
+/* Another evstream's file, under its (earlier) batch: kept across a save, forgotten with it. */
+static void
+test_add_file_of_an_earlier_batch(void)
+{
+	char *dir = check_tmpdir(), err[512] = "";
+	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
+
+	if (c == NULL) {
+		CHECK(0, "%.200s", err);
+		check_rm_rf(dir);
+		return;
+	}
+	CHECK(ckpt_add_batch(c, 3, (char *[]){ "a.csv" }, 1, 100) == 0, "batch 3");
+	errno = 0;
+	CHECK(ckpt_add_file(c, "x.csv", 4) == -1 && errno == EINVAL, "above the last batch");
+	CHECK(ckpt_add_file(c, "x.csv", 0) == -1 && errno == EINVAL, "batch 0");
+	CHECK(ckpt_add_file(c, "x/y.csv", 2) == -1 && errno == EINVAL, "not a file name");
+	CHECK(ckpt_add_file(c, "a.csv", 2) == -1 && errno == EEXIST, "committed already");
+	CHECK(ckpt_add_file(c, "x.csv", 2) == 0 && ckpt_is_committed(c, "x.csv"), "added");
+	CHECK(ckpt_last_batch(c) == 3 && ckpt_count(c) == 2, "last batch unchanged");
+	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
+	ckpt_close(c);
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_is_committed(c, "x.csv") && ckpt_count(c) == 2, "reloaded: %.200s",
+	    err);
+	CHECK(c != NULL && ckpt_drop_after(c, 1) == 0 && ckpt_count(c) == 0, "dropped with batch 2");
+	ckpt_close(c);
+	check_rm_rf(dir);
+}
+
 static void
 test_drop_after(void)
 {
@@ -598,6 +628,7 @@ main(void)
 	RUN(test_bad_files_say_what_and_where);
 	RUN(test_lock_refuses_a_second_open);
 	RUN(test_add_batch_rules);
+	RUN(test_add_file_of_an_earlier_batch);
 	RUN(test_drop_after);
 	RUN(test_forget);
 	RUN(test_100k_names_save_and_load);

@@ -124,7 +124,7 @@ count(const char *fmt, ...)
 static void
 reset_tables(void)
 {
-	if (sql("TRUNCATE events, event_rejects, evstream_batches") < 0)
+	if (sql("TRUNCATE events, event_rejects, evstream_batches, evstream_files") < 0)
 		exit(1);
 }
 
@@ -136,8 +136,9 @@ make_schema(const char *name)
 	int rc = sql("DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
 	    "CREATE TABLE %s.events (LIKE public.events INCLUDING ALL);"
 	    "CREATE TABLE %s.event_rejects (LIKE public.event_rejects INCLUDING ALL);"
-	    "CREATE TABLE %s.evstream_batches (LIKE public.evstream_batches INCLUDING ALL)",
-	    q, q, q, q, q);
+	    "CREATE TABLE %s.evstream_batches (LIKE public.evstream_batches INCLUDING ALL);"
+	    "CREATE TABLE %s.evstream_files (LIKE public.evstream_files INCLUDING ALL)",
+	    q, q, q, q, q, q);
 
 	PQfreemem(q);
 	return rc;
@@ -268,6 +269,55 @@ batch_lands_whole_with_exact_counts(void)
 	    "(extract(epoch FROM event_time) * 1000000)::bigint FROM events WHERE event_id = '%s'",
 	    uuid));
 	CHECK(strcmp(got, want) == 0, "event 123: %s != %s", got, want);
+	batch_free(&b);
+	sink_free(s);
+}
+
+static int
+on_owner(void *arg, const char *name, int64_t batch_id)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 128 - strlen(out), "%s=%lld ", name, (long long)batch_id);
+	return 0;
+}
+
+/*
+ * Two evstreams, one database: a batch id another one committed with other files,
+ * or a file another batch committed, is SINK_TAKEN with nothing written, never a
+ * replay; sink_file_owners says who has the file.
+ */
+static void
+taken_batch_id_or_file_is_refused(void)
+{
+	struct sink *s = open_sink(NULL);
+	struct batch b;
+	enum sink_status st;
+	char owners[128] = "";
+
+	reset_tables();
+	batch_init(&b);
+	CHECK(make_batch(&b, 1, 0, 10) == 0, "make_batch");
+	CHECK(sink_write_batch(s, &b) == SINK_OK, "first: %s", sink_error(s));
+	/* Same id, other files (another evstream's batch 1). */
+	CHECK(make_batch(&b, 2, 100, 10) == 0, "make_batch");
+	b.id = 1;
+	CHECK((st = sink_write_batch(s, &b)) == SINK_TAKEN, "same id: %d %s", st, sink_error(s));
+	CHECK(!sink_replayed(s) && strstr(sink_error(s), "other files") != NULL, "said: %s",
+	    sink_error(s));
+	/* A new id, but a file batch 1 committed. */
+	CHECK(make_batch(&b, 2, 100, 10) == 0 && batch_add_file(&b, "1-b.csv") == 0, "make_batch");
+	CHECK((st = sink_write_batch(s, &b)) == SINK_TAKEN, "file: %d %s", st, sink_error(s));
+	CHECK(count("SELECT count(*) FROM events") == 10, "nothing written");
+	CHECK(count("SELECT count(*) FROM event_rejects") == 2, "no rejects written");
+	CHECK(count("SELECT count(*) FROM evstream_files") == 2, "two files claimed");
+	CHECK(sink_file_owners(s, b.files, b.nfiles, on_owner, owners) == 0, "owners: %s",
+	    sink_error(s));
+	CHECK(strcmp(owners, "1-b.csv=1 ") == 0, "owners: %s", owners);
+	/* Without it, the batch goes through on the same connection. */
+	CHECK(make_batch(&b, 2, 100, 10) == 0, "make_batch");
+	CHECK(sink_write_batch(s, &b) == SINK_OK && b.n.written == 10, "then: %s", sink_error(s));
+	CHECK(count("SELECT count(*), count(DISTINCT file) FROM evstream_files") == 4, "files");
 	batch_free(&b);
 	sink_free(s);
 }
@@ -518,7 +568,8 @@ permission_denied_is_retry_with_sqlstate(void)
 
 	reset_tables();
 	CHECK(sql("DROP ROLE IF EXISTS evpipe_ro; CREATE ROLE evpipe_ro LOGIN;"
-	    "GRANT SELECT ON events, event_rejects, evstream_batches TO evpipe_ro") == 0, "role");
+	    "GRANT SELECT ON events, event_rejects, evstream_batches, evstream_files TO evpipe_ro;"
+	    "GRANT INSERT ON evstream_files TO evpipe_ro") == 0, "role");
 	snprintf(ci, sizeof(ci), "%s user=evpipe_ro", conninfo);
 	env_save_clear();
 	s = sink_new(ci, NULL, err, sizeof(err));
@@ -948,6 +999,7 @@ main(int argc, char **argv)
 		return bench(atol(getenv("EVPIPE_SINK_BENCH")));
 	RUN(batch_lands_whole_with_exact_counts);
 	RUN(replayed_batch_is_a_noop);
+	RUN(taken_batch_id_or_file_is_refused);
 	RUN(overlapping_batch_writes_only_new_events);
 	RUN(hostile_schema_name_is_quoted);
 	RUN(missing_tables_are_fatal);
