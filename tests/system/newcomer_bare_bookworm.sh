@@ -84,6 +84,8 @@ what='TESTS=unit'
 t0=$SECONDS
 x sh -c "cd /root/evpipe && make test $what" >"$W/test.log" 2>&1
 rc=$?
+cp "$W/test.log" "$EVPIPE_TEST_LOGDIR/system__newcomer_bare_bookworm.make_test.log" 2>/dev/null
+grep -E '^(FAIL|SKIP): ' "$W/test.log" | sed "s/^/    | /"
 tail -n 5 "$W/test.log" | sed "s/^/    | /"
 echo "make test $what: exit $rc after $((SECONDS - t0)) s (packages, build and tests)"
 last=$(tail -n 1 "$W/test.log")
