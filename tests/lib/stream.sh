@@ -24,8 +24,9 @@ stream_setup() {
 }
 
 _evstream_args() {
+	# One file per trigger unless a test says otherwise: the tests count batches.
 	printf '%s\n' --spool_dir="$SPOOL" --checkpoint_dir="$CKPT" --conninfo="$EVPIPE_CONNINFO" \
-		--trigger_interval=0.2 --retry_max=1
+		--trigger_interval=0.2 --retry_max=1 --max_files_per_trigger=1
 }
 
 evstream_once() {

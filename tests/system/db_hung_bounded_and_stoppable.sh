@@ -83,12 +83,15 @@ evstream_bg --conninfo="$TCP"
 at_exit "kill -KILL $EVSTREAM_PID 2>/dev/null"
 add_file
 wait_for 20 batches_are 4
+# The postmaster and its children, by the parent field of /proc/PID/stat: a
+# process's cwd link is not readable without CAP_SYS_PTRACE (in a container, say).
 server_pids() {
-	local l pid
-	for l in /proc/[0-9]*/cwd; do
-		[[ $(readlink "$l" 2>/dev/null) == "$PG_TMP"/* ]] || continue
-		pid=${l#/proc/}; pid=${pid%/cwd}
-		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] && echo "$pid"
+	local pm pid ppid stat
+	pm=$(head -n 1 "$PG_DATA/postmaster.pid") && [[ -n $pm ]] || return
+	echo "$pm"
+	for stat in /proc/[0-9]*/stat; do
+		{ read -r pid _ _ ppid _ <"$stat"; } 2>/dev/null || continue
+		[[ $ppid == "$pm" ]] && echo "$pid"
 	done
 }
 mapfile -t PIDS < <(server_pids)
