@@ -5,6 +5,7 @@
 # late or future, `evstream status` says unhealthy (exit 1, a problem line).
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 H='event_id,user_id,event_type,product_id,price,event_time'
 row() { echo "$1,7,view,9,0.00,$2"; }
@@ -41,6 +42,11 @@ check_eq "watermark_never_moved_to_the_future" "$(date -u -d "$TA UTC - 300 sec"
 	"$(q "SELECT watermark, max_event_time, late FROM evstream_batches WHERE batch_id = 2" | tr '|' ' ')"
 check_eq "status_healthy_with_a_few_future_rows" 0 "$(evs status >"$ST/status.txt" 2>>"$LOG"; echo $?)"
 check "status_counts_future_rejects" grep -q 'future 2' "$ST/status.txt"
+# For tests/RELIABILITY.md: two valid rows, two from the future, over two processes.
+got=$(q "SELECT count(*) FROM events WHERE event_id IN ('$A', '$B')")
+fut=$(q "SELECT count(*) FROM event_rejects WHERE reason = 'future' AND line_no IN (3, 4)")
+rel_record future_rows 2 2 "$got" "$fut" $((2 - got + 2 - fut)) \
+	"$(q 'SELECT (SELECT count(*) FROM events) - count(DISTINCT event_id) FROM events')"
 
 # 3. most rows of the recent batches late (a producer's clock an hour behind): unhealthy
 { echo $H; for i in 1 2 3 4 5 6; do row "dddddddd-0000-4000-8000-00000000000$i" "$(ago 3600)"; done; } >"$SPOOL/events_03.csv"

@@ -7,6 +7,7 @@
 # still ends evstream within seconds, mid-batch and mid-connect alike.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 H='event_id,user_id,event_type,product_id,price,event_time'
 n=0
@@ -113,3 +114,4 @@ csv_ids "$SPOOL" >"$ST/expected"
 db_ids >"$ST/got"
 check_eq "after_stop_every_row_once" "50 0" "$(wc -l <"$ST/got") $(LC_ALL=C comm -3 "$ST/expected" "$ST/got" | wc -l)"
 check_eq "batches_hold_each_file_once" "5 5" "$(q 'SELECT count(f), count(DISTINCT f) FROM evstream_batches, unnest(files) f' | tr '|' ' ')"
+rel_compare db_hung 2 "$ST/expected"	# a held lock, a stopped server
