@@ -54,6 +54,24 @@ int	spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *ski
 void	spool_list_free(struct spool_list *l);
 
 /*
+ * Which file a spool name held when it was read: a name that now holds a
+ * different inode, a different size or modification time is no longer that
+ * file (appended to, or replaced by a rename), whatever its name says.
+ * ino == 0 means unknown (no real file has inode 0).  size is the bytes read,
+ * so a file that grew while it was read differs too.
+ */
+struct spool_id {
+	int64_t	dev, ino;
+	int64_t	size, mtime_ns;
+};
+struct stat;
+void	spool_id_from_stat(const struct stat *st, struct spool_id *id);
+int	spool_id_same(const struct spool_id *a, const struct spool_id *b);
+
+/* The identity name has now (not following a symlink).  -1 with errno (ENOENT: gone). */
+int	spool_id_of(int dirfd, const char *name, struct spool_id *id) SPOOL_MUSTCHECK;
+
+/*
  * What a spool entry is when it is not a regular file, as a phrase for a log
  * line ("a symbolic link", "a FIFO", "a directory"...; a symlink is not
  * followed).  NULL when it is a regular file or cannot be examined (gone).

@@ -15,6 +15,7 @@
 
 #include "durable.h"
 #include "event.h"
+#include "spool.h"
 
 #define CKPT_FILE	"checkpoint"
 #define CKPT_LOCK	"lock"
@@ -26,6 +27,7 @@
 struct ckpt_entry {
 	char	*name;
 	int64_t	 batch;
+	struct spool_id id;	/* the file as read; ino 0: unknown */
 };
 
 struct ckpt {
@@ -33,6 +35,7 @@ struct ckpt {
 	int		 lockfd;
 	int64_t		 last_batch;
 	int64_t		 max_time;
+	char		*last_name;	/* the greatest name ever committed; NULL: unknown */
 	struct ckpt_entry *v;		/* in the order added, which is batch order */
 	size_t		 n, cap;
 	uint32_t	*index;		/* 0: free; else 1 + position in v */
@@ -125,9 +128,36 @@ ckpt_reserve(struct ckpt *c, size_t extra)
 	return 0;
 }
 
+/*
+ * A copy of the greatest of names[0..n) if it sorts after every name committed
+ * before, for ckpt_take_last; NULL in *out if it does not.  -1: no memory.
+ */
+static int
+ckpt_new_last(const struct ckpt *c, const char *const *names, size_t n, char **out)
+{
+	const char *top = c->last_name;
+
+	for (size_t i = 0; i < n; i++)
+		if (top == NULL || strcmp(names[i], top) > 0)
+			top = names[i];
+	*out = NULL;
+	if (top == c->last_name)
+		return 0;
+	return (*out = strdup(top)) == NULL ? -1 : 0;
+}
+
+static void
+ckpt_take_last(struct ckpt *c, char *last)
+{
+	if (last == NULL)
+		return;
+	free(c->last_name);
+	c->last_name = last;
+}
+
 /* Add a name that is not there yet (EEXIST if it is). */
 static int
-ckpt_append(struct ckpt *c, const char *name, int64_t batch)
+ckpt_append(struct ckpt *c, const char *name, int64_t batch, const struct spool_id *id)
 {
 	size_t slot;
 	char *dup;
@@ -143,6 +173,10 @@ ckpt_append(struct ckpt *c, const char *name, int64_t batch)
 		return -1;
 	c->v[c->n].name = dup;
 	c->v[c->n].batch = batch;
+	if (id != NULL)
+		c->v[c->n].id = *id;
+	else
+		memset(&c->v[c->n].id, 0, sizeof(c->v[c->n].id));
 	c->index[slot] = (uint32_t)++c->n;
 	return 0;
 }
@@ -204,6 +238,33 @@ ckpt_is_committed(const struct ckpt *c, const char *name)
 	return c->index[ckpt_slot(c, name)] != 0;
 }
 
+int
+ckpt_file_id(const struct ckpt *c, const char *name, int64_t *batch, struct spool_id *id)
+{
+	uint32_t k = c->index[ckpt_slot(c, name)];
+
+	if (k == 0)
+		return 0;
+	*batch = c->v[k - 1].batch;
+	*id = c->v[k - 1].id;
+	return 1;
+}
+
+void
+ckpt_set_file_id(struct ckpt *c, const char *name, const struct spool_id *id)
+{
+	uint32_t k = c->index[ckpt_slot(c, name)];
+
+	if (k != 0)
+		c->v[k - 1].id = *id;
+}
+
+int
+ckpt_is_beyond(const struct ckpt *c, const char *name)
+{
+	return c->last_name != NULL && strcmp(name, c->last_name) > 0;
+}
+
 /* Forget the names appended after the first n0 (undo of a failed ckpt_add_batch). */
 static void
 ckpt_truncate(struct ckpt *c, size_t n0)
@@ -214,10 +275,11 @@ ckpt_truncate(struct ckpt *c, size_t n0)
 }
 
 int
-ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t nfiles,
-    int64_t max_event_time_us)
+ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files,
+    const struct spool_id *ids, size_t nfiles, int64_t max_event_time_us)
 {
 	size_t n0 = c->n;
+	char *last;
 	int saved;
 
 	if (batch_id <= c->last_batch) {
@@ -229,15 +291,18 @@ ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t nfil
 			errno = EINVAL;
 			return -1;
 		}
-	if (ckpt_reserve(c, nfiles) < 0)
+	if (ckpt_reserve(c, nfiles) < 0 ||
+	    ckpt_new_last(c, (const char *const *)files, nfiles, &last) < 0)
 		return -1;
 	for (size_t i = 0; i < nfiles; i++)
-		if (ckpt_append(c, files[i], batch_id) < 0) {
+		if (ckpt_append(c, files[i], batch_id, ids != NULL ? &ids[i] : NULL) < 0) {
 			saved = errno;
 			ckpt_truncate(c, n0);
+			free(last);
 			errno = saved;
 			return -1;
 		}
+	ckpt_take_last(c, last);
 	c->last_batch = batch_id;
 	if (max_event_time_us > c->max_time)
 		c->max_time = max_event_time_us;
@@ -374,6 +439,20 @@ ckpt_buf_name(struct ckpt *c, const char *name)
 	return 0;
 }
 
+/* "file <batch> <name>", or with the identity "file <batch> <size> <mtime> <dev> <ino> <name>". */
+static int
+ckpt_buf_file(struct ckpt *c, const struct ckpt_entry *e)
+{
+	const struct spool_id *id = &e->id;
+
+	if (ckpt_buf_printf(c, "file %" PRId64 " ", e->batch) < 0)
+		return -1;
+	if (id->ino != 0 && ckpt_buf_printf(c, "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " ",
+	    id->size, id->mtime_ns, id->dev, id->ino) < 0)
+		return -1;
+	return ckpt_buf_name(c, e->name);
+}
+
 static int
 ckpt_format(struct ckpt *c)
 {
@@ -386,9 +465,11 @@ ckpt_format(struct ckpt *c)
 			return -1;
 	} else if (ckpt_buf_printf(c, "max_event_time %" PRId64 "\n", c->max_time) < 0)
 		return -1;
+	if (c->last_name != NULL && (ckpt_buf_printf(c, "last_name ") < 0 ||
+	    ckpt_buf_name(c, c->last_name) < 0))
+		return -1;
 	for (size_t i = 0; i < c->n; i++)
-		if (ckpt_buf_printf(c, "file %" PRId64 " ", c->v[i].batch) < 0 ||
-		    ckpt_buf_name(c, c->v[i].name) < 0)
+		if (ckpt_buf_file(c, &c->v[i]) < 0)
 			return -1;
 	return ckpt_buf_printf(c, "end %zu %08" PRIx32 "\n", c->n, ckpt_crc32(c->buf, c->buflen));
 }
@@ -534,6 +615,7 @@ ckpt_parse_end(const char *s, const char *e, int64_t *nfiles, uint32_t *crc)
 }
 
 struct ckpt_reader {
+	int		 version;
 	const char	*p, *end;	/* unread part of the lines before the end line */
 	size_t		 line;		/* number of the line read last (or missing) */
 	const char	*s, *e;		/* that line, without its "\n" */
@@ -576,9 +658,10 @@ ckpt_parse_header(struct ckpt *c, struct ckpt_reader *r)
 	if (ckpt_expect(r, CKPT_MAGIC, &f) < 0)
 		return snprintf(r->why, sizeof(r->why), "expected '%s %d': not an evpipe checkpoint",
 		    CKPT_MAGIC, CKPT_VERSION), -1;
-	if (ckpt_parse_i64(&f, &v) < 0 || v != CKPT_VERSION)
+	if (ckpt_parse_i64(&f, &v) < 0 || v < 1 || v > CKPT_VERSION)
 		return snprintf(r->why, sizeof(r->why), "unsupported version '%.*s' (this evstream "
-		    "reads version %d)", (int)f.len, f.s, CKPT_VERSION), -1;
+		    "reads versions 1 to %d)", (int)f.len, f.s, CKPT_VERSION), -1;
+	r->version = (int)v;
 	if (ckpt_expect(r, "last_batch", &f) < 0 || ckpt_parse_i64(&f, &v) < 0 || v < 0)
 		return snprintf(r->why, sizeof(r->why), "expected 'last_batch <batch id >= 0>'"), -1;
 	c->last_batch = v;
@@ -595,23 +678,71 @@ ckpt_parse_header(struct ckpt *c, struct ckpt_reader *r)
 }
 
 static int
+ckpt_parse_name(struct ckpt_reader *r, const struct ckpt_field *f, char name[CKPT_NAME_MAX + 1])
+{
+	if (ckpt_unescape(f, name) < 0 || !ckpt_name_ok(name))
+		return snprintf(r->why, sizeof(r->why), "'%.*s' is not a percent-escaped file name "
+		    "of 1..%d bytes", (int)f->len, f->s, CKPT_NAME_MAX), -1;
+	return 0;
+}
+
+/* Version 2's "last_name <name>", before the file lines; absent while nothing was committed. */
+static int
+ckpt_parse_last_name(struct ckpt *c, struct ckpt_reader *r)
+{
+	struct ckpt_field f[2];
+	char name[CKPT_NAME_MAX + 1];
+
+	if (ckpt_split(r->s, r->e, f, 2) < 0)
+		return snprintf(r->why, sizeof(r->why), "expected 'last_name <name>'"), -1;
+	if (ckpt_parse_name(r, &f[1], name) < 0)
+		return -1;
+	if ((c->last_name = strdup(name)) == NULL)
+		return snprintf(r->why, sizeof(r->why), "no memory for the last name"), -1;
+	return 0;
+}
+
+/* The identity fields of a version-2 file line: size, mtime, dev, ino (not 0). */
+static int
+ckpt_parse_id(struct ckpt_reader *r, const struct ckpt_field *f, struct spool_id *id)
+{
+	if (ckpt_parse_i64(&f[0], &id->size) < 0 || id->size < 0 ||
+	    ckpt_parse_i64(&f[1], &id->mtime_ns) < 0 || ckpt_parse_i64(&f[2], &id->dev) < 0 ||
+	    ckpt_parse_i64(&f[3], &id->ino) < 0 || id->ino == 0)
+		return snprintf(r->why, sizeof(r->why), "expected '<size> <mtime ns> <dev> <ino>' "
+		    "(ino not 0) before the name"), -1;
+	return 0;
+}
+
+/*
+ * "file <batch id> <name>", and in version 2 also "file <batch id> <size>
+ * <mtime ns> <dev> <ino> <name>" (the identity known).  Version 1 knows no
+ * last_name line: the greatest name listed stands for it.
+ */
+static int
 ckpt_parse_file_line(struct ckpt *c, struct ckpt_reader *r)
 {
-	struct ckpt_field f[3];
-	char name[CKPT_NAME_MAX + 1];
+	struct ckpt_field f[7];
+	struct spool_id id = { 0 };
+	char name[CKPT_NAME_MAX + 1], *last;
+	const char *np = name;
 	int64_t b;
+	int k = r->version >= 2 && ckpt_split(r->s, r->e, f, 7) == 0 ? 7 : 3;
 
-	if (ckpt_split(r->s, r->e, f, 3) < 0 || !ckpt_field_is(&f[0], "file"))
+	if ((k == 3 && ckpt_split(r->s, r->e, f, 3) < 0) || !ckpt_field_is(&f[0], "file"))
 		return snprintf(r->why, sizeof(r->why), "expected 'file <batch id> <name>'"), -1;
 	if (ckpt_parse_i64(&f[1], &b) < 0 || b < 1 || b > c->last_batch)
 		return snprintf(r->why, sizeof(r->why), "batch id '%.*s' is not in 1..last_batch "
 		    "(%" PRId64 ")", (int)f[1].len, f[1].s, c->last_batch), -1;
-	if (ckpt_unescape(&f[2], name) < 0 || !ckpt_name_ok(name))
-		return snprintf(r->why, sizeof(r->why), "'%.*s' is not a percent-escaped file name "
-		    "of 1..%d bytes", (int)f[2].len, f[2].s, CKPT_NAME_MAX), -1;
-	if (ckpt_append(c, name, b) < 0)
+	if ((k == 7 && ckpt_parse_id(r, f + 2, &id) < 0) || ckpt_parse_name(r, &f[k - 1], name) < 0)
+		return -1;
+	if (r->version >= 2 && (c->last_name == NULL || strcmp(name, c->last_name) > 0))
+		return snprintf(r->why, sizeof(r->why), "'%.*s' sorts after last_name",
+		    (int)f[k - 1].len, f[k - 1].s), -1;
+	if (ckpt_append(c, name, b, &id) < 0 || ckpt_new_last(c, &np, 1, &last) < 0)
 		return snprintf(r->why, sizeof(r->why), errno == EEXIST ? "'%.*s' is listed twice" :
-		    "no memory for '%.*s'", (int)f[2].len, f[2].s), -1;
+		    "no memory for '%.*s'", (int)f[k - 1].len, f[k - 1].s), -1;
+	ckpt_take_last(c, last);
 	return 0;
 }
 
@@ -624,6 +755,12 @@ ckpt_parse_body(struct ckpt *c, struct ckpt_reader *r, int64_t nfiles)
 	if (ckpt_parse_header(c, r) < 0)
 		return -1;
 	while (ckpt_next_line(r) == 0) {
+		if (r->version >= 2 && seen == 0 && c->last_name == NULL &&
+		    (size_t)(r->e - r->s) > 10 && memcmp(r->s, "last_name ", 10) == 0) {
+			if (ckpt_parse_last_name(c, r) < 0)
+				return -1;
+			continue;
+		}
 		if (ckpt_parse_file_line(c, r) < 0)
 			return -1;
 		seen++;
@@ -910,6 +1047,7 @@ ckpt_close(struct ckpt *c)
 	free(c->v);
 	free(c->index);
 	free(c->buf);
+	free(c->last_name);
 	free(c->dir);
 	/* Closing the only descriptor of the open file description drops the flock. */
 	if (c->lockfd >= 0)

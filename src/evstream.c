@@ -268,7 +268,7 @@ evstream_rebuild_dedupe(struct evstream *s)
 static int
 evstream_take_db_batch(void *arg, int64_t id, char *const *files, size_t n, int64_t max_us)
 {
-	return ckpt_add_batch(arg, id, files, n, max_us);
+	return ckpt_add_batch(arg, id, files, NULL, n, max_us);
 }
 
 /* Make the checkpoint agree with evstream_batches.  The database wins. */
@@ -491,7 +491,8 @@ evstream_commit(struct evstream *s, double t0)
 	}
 	evstream_db_ok(s);
 	evstream_failpoint("after_commit");
-	if (ckpt_add_batch(s->ckpt, s->b.id, s->b.files, s->b.nfiles, s->b.max_time_us) < 0)
+	if (ckpt_add_batch(s->ckpt, s->b.id, s->b.files, s->b.ids, s->b.nfiles,
+	    s->b.max_time_us) < 0)
 		fatal("checkpoint: recording batch %lld", (long long)s->b.id);
 	evstream_save_ckpt(s);
 	evstream_failpoint("after_checkpoint");

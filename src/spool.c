@@ -182,6 +182,35 @@ spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *skipped
 	return spool_scan_into(dirfd, out, skipped, &n);
 }
 
+/* --- a file's identity ---------------------------------------------------------- */
+
+void
+spool_id_from_stat(const struct stat *st, struct spool_id *id)
+{
+	id->dev = (int64_t)st->st_dev;
+	id->ino = (int64_t)st->st_ino;
+	id->size = (int64_t)st->st_size;
+	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+int
+spool_id_same(const struct spool_id *a, const struct spool_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns;
+}
+
+int
+spool_id_of(int dirfd, const char *name, struct spool_id *id)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	spool_id_from_stat(&st, id);
+	return 0;
+}
+
 /* --- leaving the spool ---------------------------------------------------------- */
 
 /* One path component that names an entry: no '/', not "." or "..". */
