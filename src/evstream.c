@@ -37,6 +37,7 @@
 #include "validate.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG
+#define EVSTREAM_VERIFY_PER_TRIGGER 128	/* committed files re-examined per trigger */
 
 enum clean_source { CLEAN_OFF, CLEAN_DELETE, CLEAN_ARCHIVE };
 
@@ -108,6 +109,7 @@ struct evstream {
 	double			 backoff;
 	struct notify		 notify;	/* systemd: ready, status, watchdog */
 	size_t			 pending;	/* spool files left for later batches */
+	size_t			 verify_at;	/* the next listed name evstream_verify_some looks at */
 	int64_t			 written_total;	/* rows written since start */
 	struct metrics		 metrics;	/* counters since start, for the textfile */
 	char			 metrics_path[PATH_MAX];	/* "" = metrics_file off */
@@ -317,18 +319,70 @@ evstream_save_ckpt(struct evstream *s)
 		log_info("checkpoint %s written again; advancing", s->cfg.checkpoint_dir);
 }
 
+static void evstream_quarantine(struct evstream *s, const char *name, const char *why);
+
+/*
+ * Is the committed file `name` still the file that was read?  A name can be
+ * given another file (a rename over it) or a file can grow after it was
+ * read; its new content was never loaded, and skipping or cleaning it would
+ * lose it without a word.  Such a file goes to quarantine/ with the reason.
+ * An identity the checkpoint does not know (an older checkpoint, or batches
+ * taken from the database) is taken as it is now.  0: the same file (or not
+ * committed); 1: changed, quarantined; -1: it cannot be examined (gone).
+ */
+static int
+evstream_verify(struct evstream *s, const char *name)
+{
+	struct spool_id was, now;
+	int64_t batch;
+	char why[256];
+
+	if (!ckpt_file_id(s->ckpt, name, &batch, &was))
+		return 0;
+	if (spool_id_of(s->spool_fd, name, &now) < 0)
+		return -1;
+	if (was.ino == 0) {
+		ckpt_set_file_id(s->ckpt, name, &now);
+		return 0;
+	}
+	if (spool_id_same(&was, &now))
+		return 0;
+	snprintf(why, sizeof(why), "changed after batch %lld committed it (%s; %lld bytes read, "
+	    "%lld now): what it holds now was not loaded; to load it, give it a new name",
+	    (long long)batch, was.ino != now.ino || was.dev != now.dev ? "another file under "
+	    "the same name" : "written to since", (long long)was.size, (long long)now.size);
+	evstream_quarantine(s, name, why);
+	return 1;
+}
+
+/* clean_source, for a committed file that is still the one read (never unread data). */
 static void
 evstream_clean(struct evstream *s, const char *name)
 {
 	int rc;
 
-	if (s->cfg.clean_source == CLEAN_OFF)
+	if (s->cfg.clean_source == CLEAN_OFF || evstream_verify(s, name) != 0)
 		return;
 	rc = s->cfg.clean_source == CLEAN_DELETE ? spool_remove(s->spool_fd, name) :
 	    spool_move(s->spool_fd, name, "archive");
 	if (rc < 0)
 		log_warn("clean_source: %s/%s stays in the spool (already committed, it will not "
 		    "be read again)", s->cfg.spool_dir, name);
+}
+
+/*
+ * With clean_source = off, committed files stay in the spool for good: look at
+ * a bounded number of them per trigger, in turn, so a change is noticed
+ * without a stat of every committed file on every trigger.
+ */
+static void
+evstream_verify_some(struct evstream *s)
+{
+	for (size_t k = 0; k < EVSTREAM_VERIFY_PER_TRIGGER && k < s->list.n; k++) {
+		if (s->verify_at >= s->list.n)
+			s->verify_at = 0;
+		(void)evstream_verify(s, s->list.names[s->verify_at++]);
+	}
 }
 
 /* A warning about one spool file; in the journal it carries FILE=<name>. */
@@ -539,6 +593,33 @@ evstream_quarantine(struct evstream *s, const char *name, const char *why)
 }
 
 /*
+ * A name the checkpoint does not list, but which sorts before the last name
+ * committed, may have been committed and then forgotten (it left the spool and
+ * came back): evstream_batches knows.  Such a file is quarantined, never
+ * loaded twice nor deleted unread.  0: not committed, read it; 1: quarantined;
+ * -1: the database did not answer (the caller stops filling for this trigger).
+ */
+static int
+evstream_check_ledger(struct evstream *s, const char *name)
+{
+	char why[256];
+	int64_t batch;
+
+	if (ckpt_is_beyond(s->ckpt, name))
+		return 0;
+	if (sink_file_batch(s->sink, name, &batch) < 0) {
+		evstream_outage(s, "checking a file name against evstream_batches");
+		return -1;
+	}
+	if (batch == 0)
+		return 0;
+	snprintf(why, sizeof(why), "batch %lld committed a file of this name already, and it is "
+	    "back in the spool: not loaded again; to load it, give it a new name", (long long)batch);
+	evstream_quarantine(s, name, why);
+	return 1;
+}
+
+/*
  * Entries with a spool name that are not regular files (a symlink, a FIFO, a
  * directory...) are never read: csvin would refuse them anyway, and a FIFO
  * could block a reader.  Quarantined, so each is said once.
@@ -572,6 +653,13 @@ evstream_fill(struct evstream *s)
 		if (ckpt_is_committed(s->ckpt, name)) {
 			evstream_clean(s, name);	/* committed before a crash, not yet cleaned */
 			continue;
+		}
+		switch (evstream_check_ledger(s, name)) {
+		case 1:
+			continue;
+		case -1:
+			s->pending = s->list.n - i;
+			return s->b.nfiles;
 		}
 		if (!sink_name_storable(name)) {
 			/* A restart knows committed files by the names the database holds. */
@@ -620,6 +708,7 @@ evstream_step(struct evstream *s)
 	/* Compaction: a name no longer in the spool can never be seen again. */
 	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
 		evstream_save_ckpt(s);
+	evstream_verify_some(s);
 	batch_reset(&s->b);
 	s->b.id = ckpt_last_batch(s->ckpt) + 1;
 	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
