@@ -45,6 +45,24 @@
  *	is wrong": a damaged checkpoint stops evstream rather than loading part
  *	of it, which could load a file twice.
  *
+ * DIR/checkpoint.journal
+ *	What was committed since the file was last written, so a batch costs a
+ *	write of its own names, not of the history: records appended (and
+ *	fdatasync'ed) by ckpt_save, each
+ *
+ *	    batch <last batch id> <max event time | none>
+ *	    file ...				the batch's file lines, as above
+ *	    end <number of file lines> <crc32 of the record before this line>
+ *
+ *	Records older than the file's last_batch are skipped (a crash between
+ *	rewriting the file and removing the journal).  A bad last record is a
+ *	torn append, taken as not written (the database then says what it held);
+ *	a bad record before another is damage and refused as above.  The file is
+ *	rewritten and the journal removed when the journal has grown as big as
+ *	the file (at least 1 MiB), so disk use and the bytes written per batch
+ *	stay bounded, and when a change is not an append (names forgotten or
+ *	dropped).
+ *
  * In memory: the names in the order added (batch order, which is what
  * ckpt_save writes) plus an open-addressing index over them for
  * ckpt_is_committed.
@@ -130,7 +148,14 @@ void	ckpt_set_max_event_time(struct ckpt *c, int64_t us);
  */
 size_t	ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *name), void *arg);
 
-/* Write the checkpoint durably.  -1 with err and errno: the caller must not advance. */
+/*
+ * Write the checkpoint durably: the batches added since the last save as one
+ * record appended to the journal (O(batch)), or the whole file when the
+ * journal has grown as big as the file or cannot say a change (names forgotten
+ * or dropped).  Nothing new: nothing written.  -1 with err and errno: the
+ * caller must not advance.  ckpt_rewrite writes the whole file now.
+ */
 int	ckpt_save(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
+int	ckpt_rewrite(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
 
 #endif

@@ -18,6 +18,8 @@
 #include "spool.h"
 
 #define CKPT_FILE	"checkpoint"
+#define CKPT_JOURNAL	"checkpoint.journal"
+#define CKPT_JOURNAL_MIN (1L << 20)	/* the journal may grow to max(this, the file) */
 #define CKPT_LOCK	"lock"
 #define CKPT_MAGIC	"evpipe-checkpoint"
 #define CKPT_NAME_MAX	255		/* NAME_MAX: the names are directory entries */
@@ -42,6 +44,11 @@ struct ckpt {
 	size_t		 imask;		/* index capacity - 1; load <= 0.5 */
 	char		*buf;		/* ckpt_save's text, kept between saves */
 	size_t		 buflen, bufcap;
+	int64_t		 saved_batch;	/* the last batch on disk, in the file or the journal */
+	int		 have_file;	/* DIR/checkpoint exists */
+	int		 need_file;	/* a change the journal cannot say: rewrite the file next */
+	size_t		 file_bytes;	/* its size */
+	size_t		 journal_bytes;	/* the journal's size, in whole records */
 };
 
 /* --- the name index ------------------------------------------------------------- */
@@ -223,6 +230,7 @@ ckpt_max_event_time(const struct ckpt *c)
 void
 ckpt_set_max_event_time(struct ckpt *c, int64_t us)
 {
+	c->need_file |= us != c->max_time;
 	c->max_time = us;
 }
 
@@ -324,6 +332,7 @@ ckpt_drop_after(struct ckpt *c, int64_t batch_id)
 	}
 	(void)ckpt_compact(c, ckpt_keep_upto, &batch_id);
 	c->last_batch = batch_id;
+	c->need_file = 1;
 	return 0;
 }
 
@@ -344,11 +353,24 @@ size_t
 ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *name), void *arg)
 {
 	struct ckpt_forget_arg f = { still_needed, arg };
+	size_t n = ckpt_compact(c, ckpt_keep_needed, &f);
 
-	return ckpt_compact(c, ckpt_keep_needed, &f);
+	c->need_file |= n > 0;
+	return n;
 }
 
 /* --- the file format ------------------------------------------------------------ */
+
+static int
+ckpt_path(const struct ckpt *c, const char *name, char path[PATH_MAX])
+{
+	if ((size_t)snprintf(path, PATH_MAX, "%s/%s", c->dir, name) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 
 /* CRC-32/IEEE (zlib's), four bits at a time: a 16-entry table is plenty here. */
 static uint32_t
@@ -474,23 +496,95 @@ ckpt_format(struct ckpt *c)
 	return ckpt_buf_printf(c, "end %zu %08" PRIx32 "\n", c->n, ckpt_crc32(c->buf, c->buflen));
 }
 
-int
-ckpt_save(struct ckpt *c, char *err, size_t errlen)
+/*
+ * One journal record: the batches committed since the last save, as
+ * "batch <last batch> <max event time | none>", their file lines as in the
+ * file, and "end <file lines> <crc32>" over the record's bytes before it.
+ */
+static int
+ckpt_format_record(struct ckpt *c)
 {
-	int saved;
+	size_t k = c->n;
+
+	while (k > 0 && c->v[k - 1].batch > c->saved_batch)	/* the names are in batch order */
+		k--;
+	c->buflen = 0;
+	if (ckpt_buf_printf(c, "batch %" PRId64 " ", c->last_batch) < 0 ||
+	    (c->max_time == EVENT_TIME_NONE ? ckpt_buf_printf(c, "none\n") :
+	    ckpt_buf_printf(c, "%" PRId64 "\n", c->max_time)) < 0)
+		return -1;
+	for (size_t i = k; i < c->n; i++)
+		if (ckpt_buf_file(c, &c->v[i]) < 0)
+			return -1;
+	return ckpt_buf_printf(c, "end %zu %08" PRIx32 "\n", c->n - k,
+	    ckpt_crc32(c->buf, c->buflen));
+}
+
+static int
+ckpt_save_failed(struct ckpt *c, char *err, size_t errlen, const char *what)
+{
+	int saved = errno;
+
+	/* A failed append may have left part of a record: only a whole rewrite is safe now. */
+	c->need_file = 1;
+	snprintf(err, errlen, "%s/%s: cannot write the checkpoint: %s%s", c->dir, CKPT_FILE,
+	    strerror(saved), what);
+	errno = saved;
+	return -1;
+}
+
+int
+ckpt_rewrite(struct ckpt *c, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
 
 	if (c->lockfd < 0) {	/* from ckpt_read: only the lock holder may save */
 		snprintf(err, errlen, "%s/%s: read without the lock, not saving", c->dir, CKPT_FILE);
 		errno = EROFS;
 		return -1;
 	}
-	if (ckpt_format(c) < 0 || durable_write_file(c->dir, CKPT_FILE, c->buf, c->buflen) < 0) {
-		saved = errno;
-		snprintf(err, errlen, "%s/%s: cannot write the checkpoint: %s", c->dir, CKPT_FILE,
-		    strerror(saved));
-		errno = saved;
-		return -1;
-	}
+	if (ckpt_format(c) < 0 || durable_write_file(c->dir, CKPT_FILE, c->buf, c->buflen) < 0)
+		return ckpt_save_failed(c, err, errlen, "");
+	/*
+	 * The file now says everything.  Until the journal is gone its records are
+	 * older than the file's last batch and skipped; after a ckpt_drop_after they
+	 * could be newer, and the reconcile with the database would drop them again.
+	 */
+	if (ckpt_path(c, CKPT_JOURNAL, path) < 0 || (unlink(path) < 0 && errno != ENOENT) ||
+	    durable_sync_dir(c->dir) < 0)
+		return ckpt_save_failed(c, err, errlen, " (removing " CKPT_JOURNAL ")");
+	c->have_file = 1;
+	c->need_file = 0;
+	c->file_bytes = c->buflen;
+	c->journal_bytes = 0;
+	c->saved_batch = c->last_batch;
+	return 0;
+}
+
+/*
+ * The batches since the last save go into the journal, one record, appended
+ * and fdatasync'ed: the cost follows the batch, not the history.  The whole
+ * file is rewritten (and the journal emptied) when the journal has grown as big
+ * as the file, so the bytes written per batch stay bounded on average, and when
+ * the journal cannot say a change (forgotten or dropped names).
+ */
+int
+ckpt_save(struct ckpt *c, char *err, size_t errlen)
+{
+	size_t limit = c->file_bytes > CKPT_JOURNAL_MIN ? c->file_bytes : CKPT_JOURNAL_MIN;
+
+	if (c->lockfd < 0 || !c->have_file || c->need_file)
+		return ckpt_rewrite(c, err, errlen);
+	if (c->last_batch == c->saved_batch)
+		return 0;
+	if (ckpt_format_record(c) < 0)
+		return ckpt_save_failed(c, err, errlen, " (appending to " CKPT_JOURNAL ")");
+	if (c->journal_bytes + c->buflen > limit)
+		return ckpt_rewrite(c, err, errlen);
+	if (durable_append(c->dir, CKPT_JOURNAL, c->buf, c->buflen) < 0)
+		return ckpt_save_failed(c, err, errlen, " (appending to " CKPT_JOURNAL ")");
+	c->journal_bytes += c->buflen;
+	c->saved_batch = c->last_batch;
 	return 0;
 }
 
@@ -616,6 +710,8 @@ ckpt_parse_end(const char *s, const char *e, int64_t *nfiles, uint32_t *crc)
 
 struct ckpt_reader {
 	int		 version;
+	int		 journal;	/* reading the journal: names may pass last_name */
+	int64_t		 min_batch;	/* file lines name batches above this */
 	const char	*p, *end;	/* unread part of the lines before the end line */
 	size_t		 line;		/* number of the line read last (or missing) */
 	const char	*s, *e;		/* that line, without its "\n" */
@@ -731,12 +827,14 @@ ckpt_parse_file_line(struct ckpt *c, struct ckpt_reader *r)
 
 	if ((k == 3 && ckpt_split(r->s, r->e, f, 3) < 0) || !ckpt_field_is(&f[0], "file"))
 		return snprintf(r->why, sizeof(r->why), "expected 'file <batch id> <name>'"), -1;
-	if (ckpt_parse_i64(&f[1], &b) < 0 || b < 1 || b > c->last_batch)
-		return snprintf(r->why, sizeof(r->why), "batch id '%.*s' is not in 1..last_batch "
-		    "(%" PRId64 ")", (int)f[1].len, f[1].s, c->last_batch), -1;
+	if (ckpt_parse_i64(&f[1], &b) < 0 || b <= r->min_batch || b > c->last_batch)
+		return snprintf(r->why, sizeof(r->why), "batch id '%.*s' is not in %" PRId64
+		    "..last_batch (%" PRId64 ")", (int)f[1].len, f[1].s, r->min_batch + 1,
+		    c->last_batch), -1;
 	if ((k == 7 && ckpt_parse_id(r, f + 2, &id) < 0) || ckpt_parse_name(r, &f[k - 1], name) < 0)
 		return -1;
-	if (r->version >= 2 && (c->last_name == NULL || strcmp(name, c->last_name) > 0))
+	if (r->version >= 2 && !r->journal &&
+	    (c->last_name == NULL || strcmp(name, c->last_name) > 0))
 		return snprintf(r->why, sizeof(r->why), "'%.*s' sorts after last_name",
 		    (int)f[k - 1].len, f[k - 1].s), -1;
 	if (ckpt_append(c, name, b, &id) < 0 || ckpt_new_last(c, &np, 1, &last) < 0)
@@ -803,16 +901,86 @@ ckpt_parse(struct ckpt *c, const char *buf, size_t len, struct ckpt_reader *r)
 	r->p = buf;
 	r->end = buf + endoff;
 	r->line = 0;
+	/* An older version is rewritten at the next save: the journal extends version 2. */
+	c->need_file = r->version < CKPT_VERSION;
 	return ckpt_parse_body(c, r, nfiles);
 }
 
+/* The journal record in [r->p, r->end) (its end line excluded): header, then file lines. */
 static int
-ckpt_path(const struct ckpt *c, const char *name, char path[PATH_MAX])
+ckpt_parse_record(struct ckpt *c, struct ckpt_reader *r, int64_t nfiles, int64_t base_last)
 {
-	if ((size_t)snprintf(path, PATH_MAX, "%s/%s", c->dir, name) >= PATH_MAX) {
-		errno = ENAMETOOLONG;
-		return -1;
+	struct ckpt_field h[3];
+	int64_t b, t = EVENT_TIME_NONE, seen = 0;
+
+	if (ckpt_next_line(r) < 0 || ckpt_split(r->s, r->e, h, 3) < 0 ||
+	    !ckpt_field_is(&h[0], "batch") || ckpt_parse_i64(&h[1], &b) < 0 ||
+	    (!ckpt_field_is(&h[2], "none") && (ckpt_parse_i64(&h[2], &t) < 0 ||
+	    t == EVENT_TIME_NONE)))
+		return snprintf(r->why, sizeof(r->why), "expected 'batch <batch id> <max event "
+		    "time> | none'"), -1;
+	if (b <= base_last)	/* written before the file was: the file holds it */
+		return 0;
+	if (b <= c->last_batch)
+		return snprintf(r->why, sizeof(r->why), "batch %" PRId64 " does not follow batch %"
+		    PRId64, b, c->last_batch), -1;
+	r->min_batch = c->last_batch;
+	c->last_batch = b;
+	c->max_time = t;
+	for (; ckpt_next_line(r) == 0; seen++)
+		if (ckpt_parse_file_line(c, r) < 0)
+			return -1;
+	if (seen != nfiles)
+		return snprintf(r->why, sizeof(r->why), "the end line counts %" PRId64 " file lines, "
+		    "there are %" PRId64, nfiles, seen), -1;
+	return 0;
+}
+
+/*
+ * The journal after the file: records in order, each checked by its crc.  The
+ * last record may be torn by a crash during its append (cut short, or blocks
+ * of zeros): it is taken as not written, as the database's batch log then
+ * says what it held, and the next save rewrites the file.  A bad record
+ * before the last one is damage, and refused like a damaged file.
+ */
+static int
+ckpt_parse_journal(struct ckpt *c, const char *buf, size_t len, struct ckpt_reader *r)
+{
+	const int64_t base_last = c->last_batch;
+	size_t off = 0, start, endoff, nlines, l0;
+	const char *nl;
+	int64_t nfiles;
+	uint32_t crc;
+
+	r->journal = 1;
+	r->version = CKPT_VERSION;
+	while (off < len) {
+		start = off;
+		l0 = r->line;
+		endoff = SIZE_MAX;
+		for (nlines = 0; endoff == SIZE_MAX; off = (size_t)(nl - buf) + 1) {
+			if ((nl = memchr(buf + off, '\n', len - off)) == NULL)
+				break;
+			nlines++;
+			if (len - off > 4 && memcmp(buf + off, "end ", 4) == 0)
+				endoff = off;
+		}
+		if (endoff == SIZE_MAX || ckpt_parse_end(buf + endoff, buf + off - 1, &nfiles, &crc) < 0 ||
+		    crc != ckpt_crc32(buf + start, endoff - start)) {
+			if (endoff == SIZE_MAX || off == len)
+				break;	/* the last record, torn */
+			r->line += nlines;
+			return snprintf(r->why, sizeof(r->why), "a record ending here is damaged "
+			    "(checksum or end line), and records follow it"), -1;
+		}
+		r->p = buf + start;
+		r->end = buf + endoff;
+		if (ckpt_parse_record(c, r, nfiles, base_last) < 0)
+			return -1;
+		r->line = l0 + nlines;
+		c->journal_bytes = off;
 	}
+	c->need_file |= c->journal_bytes != len;
 	return 0;
 }
 
@@ -848,17 +1016,20 @@ ckpt_read_all(int fd, char **bufp, size_t *lenp)
 	return 0;
 }
 
-/* A missing file is a fresh start; anything unreadable or doubtful is an error. */
+typedef int (*ckpt_parse_fn)(struct ckpt *, const char *, size_t, struct ckpt_reader *);
+
+/* Read and parse DIR/name; 0 if it is missing, -1 with err if unreadable or doubtful. */
 static int
-ckpt_load(struct ckpt *c, char *err, size_t errlen)
+ckpt_load_one(struct ckpt *c, const char *name, ckpt_parse_fn parse, size_t *bytes, char *err,
+    size_t errlen)
 {
 	char path[PATH_MAX], *buf;
 	struct ckpt_reader r;
 	size_t len;
 	int fd, rc, saved;
 
-	if (ckpt_path(c, CKPT_FILE, path) < 0)
-		return snprintf(err, errlen, "%s/%s: path too long", c->dir, CKPT_FILE), -1;
+	if (ckpt_path(c, name, path) < 0)
+		return snprintf(err, errlen, "%s/%s: path too long", c->dir, name), -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -871,13 +1042,30 @@ ckpt_load(struct ckpt *c, char *err, size_t errlen)
 		return snprintf(err, errlen, "%s: cannot read: %s", path, strerror(saved)),
 		    errno = saved, -1;
 	memset(&r, 0, sizeof(r));
-	rc = ckpt_parse(c, buf, len, &r);
+	*bytes = len;
+	rc = parse(c, buf, len, &r);
 	free(buf);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: line %zu: %s", path, r.line, r.why);
 		errno = EBADMSG;
 	}
-	return rc;
+	return rc < 0 ? -1 : 1;
+}
+
+/* The file, then the journal's later batches.  Missing both is a fresh start. */
+static int
+ckpt_load(struct ckpt *c, char *err, size_t errlen)
+{
+	size_t jbytes;
+	int rc = ckpt_load_one(c, CKPT_FILE, ckpt_parse, &c->file_bytes, err, errlen);
+
+	if (rc < 0)
+		return -1;
+	c->have_file = rc > 0;
+	if (ckpt_load_one(c, CKPT_JOURNAL, ckpt_parse_journal, &jbytes, err, errlen) < 0)
+		return -1;
+	c->saved_batch = c->last_batch;
+	return 0;
 }
 
 /* --- the directory and its lock ------------------------------------------------- */

@@ -11,7 +11,7 @@
  * that mutations get past the checksum into the line parser.  Then:
  *
  *   - refused: the message names the file and a line, errno is set;
- *   - accepted: ckpt_save writes back exactly the bytes read (every value has
+ *   - accepted: ckpt_rewrite writes back exactly the bytes read (every value has
  *     one spelling, so an accepted file can only mean one thing; a name or a
  *     line lost on the way in would show here).  A version-1 file is written
  *     back as version 2, which must then read back and save to the same bytes;
@@ -43,7 +43,7 @@ struct fuzz {
 	int	 dirfd;
 	char	*buf;		/* the input with its end line fixed */
 	size_t	 cap;
-	char	*back;		/* what ckpt_save wrote */
+	char	*back;		/* what ckpt_rewrite wrote */
 	size_t	 backcap;
 };
 
@@ -119,14 +119,14 @@ try_load(const char *data, size_t size)
 		check_refusal(err, errno);
 		return 0;
 	}
-	FUZZ_ASSERT(ckpt_save(c, err, sizeof(err)) == 0, "save: %s", err);
+	FUZZ_ASSERT(ckpt_rewrite(c, err, sizeof(err)) == 0, "save: %s", err);
 	ckpt_close(c);
 	len = get_file();
 	if (size >= sizeof(v1) - 1 && memcmp(data, v1, sizeof(v1) - 1) == 0) {
 		/* Upgraded: the version-2 bytes are what must be stable now. */
 		FUZZ_ASSERT((c = ckpt_open(F.dir, err, sizeof(err))) != NULL,
 		    "a version-1 file saved as version 2 is refused: %s", err);
-		FUZZ_ASSERT(ckpt_save(c, err, sizeof(err)) == 0, "save: %s", err);
+		FUZZ_ASSERT(ckpt_rewrite(c, err, sizeof(err)) == 0, "save: %s", err);
 		ckpt_close(c);
 		FUZZ_ASSERT(get_file() == len, "version 2 saved back differently");
 		return 1;

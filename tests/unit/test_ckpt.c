@@ -571,11 +571,12 @@ test_100k_names_save_and_load(void)
 static void
 test_save_failure_and_stale_temporary(void)
 {
-	char *dir = check_tmpdir(), err[512] = "", tmp[4096];
+	char *dir = check_tmpdir(), err[512] = "", tmp[4096], journal[4096];
 	char *f[] = { "a.csv" };
 	struct ckpt *c;
 
 	snprintf(tmp, sizeof(tmp), "%s/.checkpoint.tmp", dir);
+	snprintf(journal, sizeof(journal), "%s/checkpoint.journal", dir);
 	/* A crash inside durable_write_file left its temporary: it must not block saves. */
 	CHECK(spit(dir, ".checkpoint.tmp", "junk", 4) == 0, "stale");
 	c = ckpt_open(dir, err, sizeof(err));
@@ -588,12 +589,19 @@ test_save_failure_and_stale_temporary(void)
 	CHECK(ckpt_save(c, err, sizeof(err)) == 0 && access(tmp, F_OK) < 0,
 	    "save over the stale temporary: %.200s", err);
 	CHECK(ckpt_add_batch(c, 2, (char *[]){ "b.csv" }, NULL, 1, 1) == 0, "add");
-	CHECK(mkdir(tmp, 0700) == 0, "block the temporary");
+	CHECK(mkdir(tmp, 0700) == 0 && mkdir(journal, 0700) == 0, "block the temporary and journal");
 	errno = 0;
 	CHECK(ckpt_save(c, err, sizeof(err)) == -1 && errno == EISDIR, "save fails");
 	CHECK(strstr(err, "cannot write the checkpoint") != NULL, "message '%.200s'", err);
 	CHECK(ckpt_is_committed(c, "b.csv") && ckpt_last_batch(c) == 2, "memory intact");
+	errno = 0;
+	CHECK(rmdir(journal) == 0 && ckpt_save(c, err, sizeof(err)) == -1 && errno == EISDIR,
+	    "after a failed append, only the whole file is written: %.200s", err);
 	CHECK(rmdir(tmp) == 0 && ckpt_save(c, err, sizeof(err)) == 0, "then saves: %.200s", err);
+	ckpt_close(c);
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_is_committed(c, "b.csv") && ckpt_last_batch(c) == 2,
+	    "reloaded: %.200s", err);
 	ckpt_close(c);
 	check_rm_rf(dir);
 }
@@ -699,6 +707,155 @@ test_identity_and_last_name_survive(void)
 	check_rm_rf(dir);
 }
 
+static long
+file_size(const char *dir, const char *name, struct stat *st)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, st) == 0 ? (long)st->st_size : 0;
+}
+
+/*
+ * Commit `history` names in batches of 100 and save once (the whole file),
+ * then 5 batches of one file each saved on its own.  Returns the journal's
+ * bytes per one-file batch; checks the file itself was not written again.
+ */
+static long
+bytes_per_batch(char *dir, long history)
+{
+	char err[512] = "", name[64], *f[100];
+	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
+	struct stat before, after;
+	long j0, j1, b = 0;
+
+	CHECK(c != NULL, "%.200s", err);
+	if (c == NULL)
+		return -1;
+	for (long i = 0; i < history; i += 100) {
+		for (int k = 0; k < 100; k++) {
+			snprintf(name, sizeof(name), "events_%010ld.csv", i + k);
+			f[k] = strdup(name);
+		}
+		b++;
+		CHECK(ckpt_add_batch(c, b, f, NULL, 100, b) == 0, "history");
+		for (int k = 0; k < 100; k++)
+			free(f[k]);
+	}
+	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
+	file_size(dir, "checkpoint", &before);
+	j0 = file_size(dir, "checkpoint.journal", &after);
+	for (int k = 0; k < 5; k++) {
+		const struct spool_id id = { 2049, 1000 + k, 5000, 1700000000000000000 };
+		snprintf(name, sizeof(name), "events_9%09d.csv", k);
+		f[0] = name;
+		b++;
+		CHECK(ckpt_add_batch(c, b, f, &id, 1, b) == 0 &&
+		    ckpt_save(c, err, sizeof(err)) == 0, "one-file batch: %.200s", err);
+	}
+	j1 = file_size(dir, "checkpoint.journal", &after);
+	file_size(dir, "checkpoint", &after);
+	CHECK(after.st_ino == before.st_ino && after.st_size == before.st_size &&
+	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec, "the file was rewritten");
+	ckpt_close(c);
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_count(c) == (size_t)history + 5 && ckpt_last_batch(c) == b &&
+	    ckpt_is_committed(c, "events_9000000004.csv") && ckpt_max_event_time(c) == b,
+	    "reloaded from file + journal: %.200s", err);
+	ckpt_close(c);
+	return (j1 - j0) / 5;
+}
+
+/* Issue 16, item 5: a batch's checkpoint write does not grow with the history. */
+static void
+test_write_per_batch_independent_of_history(void)
+{
+	char *small = check_tmpdir(), *big = check_tmpdir();
+	long s1 = bytes_per_batch(small, 100), s2 = bytes_per_batch(big, 100000);
+
+	fprintf(stderr, "# journal bytes per one-file batch: %ld after 100 files, %ld after "
+	    "100,000\n", s1, s2);
+	/* The same but for the numbers' width: batch 6 vs 1005 (as id, in the file line, max time). */
+	CHECK(s1 > 0 && s2 - s1 <= 9 && s2 < 200, "%ld vs %ld bytes", s1, s2);
+	check_rm_rf(small);
+	check_rm_rf(big);
+}
+
+/* Commit a.csv .. e.csv as batches 1..5 (the first saved as the file, the rest journaled). */
+static void
+five_journaled(const char *dir)
+{
+	char err[512] = "", name[8];
+	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
+
+	CHECK(c != NULL, "%.200s", err);
+	for (int b = 1; c != NULL && b <= 5; b++) {
+		snprintf(name, sizeof(name), "%c.csv", 'a' + b - 1);
+		CHECK(ckpt_add_batch(c, b, (char *[]){ name }, NULL, 1, b) == 0 &&
+		    ckpt_save(c, err, sizeof(err)) == 0, "batch %d: %.200s", b, err);
+	}
+	ckpt_close(c);
+}
+
+/*
+ * A torn last record (a crash in its append: cut short, or zeros) is taken as
+ * not written; a damaged record before another is refused; records the file
+ * already holds (a crash between rewriting it and removing the journal) are
+ * skipped.
+ */
+static void
+test_journal_torn_damaged_and_stale(void)
+{
+	char *dir = check_tmpdir(), err[512] = "", *j, *stale, zeros[4096] = { 0 };
+	struct ckpt *c;
+	size_t len, slen;
+
+	five_journaled(dir);
+	j = slurp(dir, "checkpoint.journal", &len);
+	CHECK(j != NULL && len > 0, "journal written");
+	if (j == NULL) {
+		check_rm_rf(dir);
+		return;
+	}
+	CHECK(spit(dir, "checkpoint.journal", j, len - 5) == 0, "cut");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_last_batch(c) == 4 && !ckpt_is_committed(c, "e.csv") &&
+	    ckpt_is_committed(c, "d.csv"), "torn record not taken: %.200s", err);
+	CHECK(c != NULL && ckpt_save(c, err, sizeof(err)) == 0 &&
+	    access(strcat(strcpy(zeros, dir), "/checkpoint.journal"), F_OK) < 0,
+	    "the next save rewrites the file and removes the journal: %.200s", err);
+	ckpt_close(c);
+	memset(zeros, 0, sizeof(zeros));
+	CHECK(spit(dir, "checkpoint.journal", j, len) == 0, "journal back");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_last_batch(c) == 5 && ckpt_count(c) == 5,
+	    "records the file holds are skipped: %.200s", err);
+	ckpt_close(c);
+
+	check_rm_rf(dir);
+	dir = check_tmpdir();
+	five_journaled(dir);
+	free(j);
+	j = slurp(dir, "checkpoint.journal", &len);
+	stale = malloc(len + sizeof(zeros));
+	memcpy(stale, j, len);
+	memcpy(stale + len, zeros, sizeof(zeros));
+	slen = len + sizeof(zeros);
+	CHECK(spit(dir, "checkpoint.journal", stale, slen) == 0, "zeros after");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_last_batch(c) == 5, "zeroed tail is torn: %.200s", err);
+	ckpt_close(c);
+	j[10] ^= 1;	/* inside the first record, three follow it */
+	CHECK(spit(dir, "checkpoint.journal", j, len) == 0, "damage");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c == NULL && strstr(err, "/checkpoint.journal: line 3: a record ending here is "
+	    "damaged") != NULL, "damage refused: '%.200s'", err);
+	ckpt_close(c);
+	free(stale);
+	free(j);
+	check_rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -710,6 +867,8 @@ main(void)
 	RUN(test_bad_files_say_what_and_where);
 	RUN(test_version1_still_loads);
 	RUN(test_identity_and_last_name_survive);
+	RUN(test_write_per_batch_independent_of_history);
+	RUN(test_journal_torn_damaged_and_stale);
 	RUN(test_lock_refuses_a_second_open);
 	RUN(test_add_batch_rules);
 	RUN(test_drop_after);
