@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG
 #define EVSTREAM_VERIFY_PER_TRIGGER 128	/* committed files re-examined per trigger */
+#define EVSTREAM_SETTLED 0.1	/* seconds: a spool ctime older than this is not moving */
 
 enum clean_source { CLEAN_OFF, CLEAN_DELETE, CLEAN_ARCHIVE };
 
@@ -110,6 +112,8 @@ struct evstream {
 	struct notify		 notify;	/* systemd: ready, status, watchdog */
 	size_t			 pending;	/* spool files left for later batches */
 	size_t			 verify_at;	/* the next listed name evstream_verify_some looks at */
+	struct stat		 scan_st;	/* the spool directory when it was last listed */
+	int			 scan_settled;	/* and its ctime was older than the listing */
 	int64_t			 written_total;	/* rows written since start */
 	struct metrics		 metrics;	/* counters since start, for the textfile */
 	char			 metrics_path[PATH_MAX];	/* "" = metrics_file off */
@@ -690,6 +694,36 @@ evstream_fill(struct evstream *s)
 }
 
 /*
+ * An idle trigger must not cost a listing of every file ever committed (with
+ * clean_source = off they all stay): the directory's ctime changes with every
+ * entry added, renamed or removed, so while it is the one seen at the last
+ * listing, and that listing left nothing waiting, there is nothing new.  A
+ * ctime younger than EVSTREAM_SETTLED at the listing is not trusted: a file
+ * added later in the same timestamp tick (the kernel's coarse clock, a few
+ * milliseconds) would leave it equal.
+ */
+static int
+evstream_spool_unchanged(struct evstream *s)
+{
+	struct stat st;
+
+	if (fstat(s->spool_fd, &st) < 0 || !s->scan_settled || s->pending != 0)
+		return 0;
+	return st.st_dev == s->scan_st.st_dev && st.st_ino == s->scan_st.st_ino &&
+	    st.st_ctim.tv_sec == s->scan_st.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == s->scan_st.st_ctim.tv_nsec;
+}
+
+/* Remember the directory as it is before it is listed (see evstream_spool_unchanged). */
+static void
+evstream_note_scan(struct evstream *s)
+{
+	s->scan_settled = fstat(s->spool_fd, &s->scan_st) == 0 &&
+	    (double)s->scan_st.st_ctim.tv_sec + (double)s->scan_st.st_ctim.tv_nsec / 1e9 <
+	    evstream_wallclock() - EVSTREAM_SETTLED;
+}
+
+/*
  * One trigger: list the spool, take up to max_files_per_trigger new files, and
  * commit them as one batch.  Returns the number of files committed, 0 when there
  * was nothing new (no database call), -1 when a signal interrupted the commit.
@@ -700,11 +734,18 @@ evstream_step(struct evstream *s)
 	double t0 = evstream_now();
 
 	notify_watchdog(&s->notify);
+	if (evstream_spool_unchanged(s)) {
+		evstream_verify_some(s);
+		return 0;
+	}
+	evstream_note_scan(s);
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
+		s->scan_settled = 0;
 		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
 		return 0;
 	}
 	evstream_quarantine_odd(s);
+	s->scan_settled &= s->odd.n == 0;	/* one that could not be moved is tried again */
 	/* Compaction: a name no longer in the spool can never be seen again. */
 	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
 		evstream_save_ckpt(s);
