@@ -40,6 +40,7 @@
 #define EXIT_CONFIG CFG_EXIT_CONFIG
 #define EVSTREAM_VERIFY_PER_TRIGGER 128	/* committed files re-examined per trigger */
 #define EVSTREAM_SETTLED 0.1	/* seconds: a spool ctime older than this is not moving */
+#define EVSTREAM_RELIST_SECONDS 600	/* a watched spool is still listed whole this often */
 
 enum clean_source { CLEAN_OFF, CLEAN_DELETE, CLEAN_ARCHIVE };
 
@@ -105,6 +106,10 @@ struct evstream {
 	int			 spool_fd;
 	struct spool_list	 list;
 	struct spool_list	 odd;		/* spool names that are not regular files */
+	int			 watch;		/* inotify on the spool, -1 if none */
+	struct spool_list	 added, gone;	/* what the watch saw since the last trigger */
+	size_t			 list_from;	/* list.names before this are committed */
+	double			 relist_at;	/* when to list the whole spool again (monotonic) */
 	struct batch		 b;
 	int			 db_down;	/* an outage is in progress (logged once) */
 	char			 last_state[8];	/* its SQLSTATE: a new cause is logged too */
@@ -492,6 +497,9 @@ evstream_wallclock(void)
 static void
 evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 {
+	/* The names before list_from are committed: a backlog costs its own length. */
+	const struct spool_list after = { s->list.names + s->list_from, s->list.n - s->list_from,
+	    0 };
 	struct metrics_now now = { 0 };
 	struct spool_pending p;
 	struct sink_stats st;
@@ -507,7 +515,7 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	sink_get_stats(s->sink, &st);
 	now.copy_bytes = st.copy_bytes;
 	now.reconnects = st.connects > 1 ? st.connects - 1 : 0;
-	if (spool_pending(s->spool_fd, &s->list, evstream_committed, s->ckpt, 0, &p) == 0 &&
+	if (spool_pending(s->spool_fd, &after, evstream_committed, s->ckpt, 0, &p) == 0 &&
 	    p.n > 0) {
 		now.files_pending = p.n;
 		now.lag_seconds = wall - (double)p.oldest_mtime_us / 1e6;
@@ -650,7 +658,10 @@ evstream_fill(struct evstream *s)
 	    SIZE_MAX;
 	char err[512];
 
-	for (i = 0; i < s->list.n && s->b.nfiles < limit; i++) {
+	/* The committed names at the front are passed once, not at every trigger. */
+	while (s->list_from < s->list.n && ckpt_is_committed(s->ckpt, s->list.names[s->list_from]))
+		evstream_clean(s, s->list.names[s->list_from++]);
+	for (i = s->list_from; i < s->list.n && s->b.nfiles < limit; i++) {
 		const char *name = s->list.names[i];
 		s->pending = s->list.n - i;
 		notify_watchdog(&s->notify);	/* a long backfill is not a hang */
@@ -723,6 +734,61 @@ evstream_note_scan(struct evstream *s)
 	    evstream_wallclock() - EVSTREAM_SETTLED;
 }
 
+/* Names that left the spool can never be seen again: the checkpoint forgets them. */
+static void
+evstream_forget_gone(struct evstream *s)
+{
+	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
+		evstream_save_ckpt(s);
+}
+
+/* List the whole spool, watching it from just before.  1, or -1 if it cannot be listed. */
+static int
+evstream_relist(struct evstream *s)
+{
+	if (s->watch >= 0)
+		(void)close(s->watch);	/* inotify: nothing to lose */
+	s->watch = spool_watch_open(s->spool_fd);
+	s->relist_at = evstream_now() + EVSTREAM_RELIST_SECONDS;
+	evstream_note_scan(s);
+	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
+		s->scan_settled = 0;
+		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
+		return -1;
+	}
+	s->list_from = 0;
+	evstream_quarantine_odd(s);
+	s->scan_settled &= s->odd.n == 0;	/* one that could not be moved is tried again */
+	evstream_forget_gone(s);
+	return 1;
+}
+
+/*
+ * Bring the listing up to date.  Watched (inotify), only the names that came
+ * or went since the last trigger are looked at, so neither a batch nor an
+ * idle trigger costs a listing of every file ever committed; the whole spool
+ * is listed again when the watch lost track, and every EVSTREAM_RELIST_SECONDS
+ * anyway.  Not watched, the spool is listed unless its ctime says nothing
+ * changed.  1: look for new files; 0: nothing changed and nothing waits; -1:
+ * the spool cannot be listed.
+ */
+static int
+evstream_refresh(struct evstream *s)
+{
+	if (s->watch < 0 || evstream_now() >= s->relist_at)
+		return s->watch < 0 && evstream_spool_unchanged(s) ? 0 : evstream_relist(s);
+	if (spool_watch_read(s->watch, s->spool_fd, &s->added, &s->gone, &s->odd) != 0)
+		return evstream_relist(s);
+	if (s->added.n == 0 && s->gone.n == 0 && s->odd.n == 0 && s->pending == 0)
+		return 0;
+	if (spool_list_apply(&s->list, &s->added, &s->gone, &s->list_from) < 0)
+		return evstream_relist(s);
+	evstream_quarantine_odd(s);
+	if (s->gone.n > 0)
+		evstream_forget_gone(s);
+	return 1;
+}
+
 /*
  * One trigger: list the spool, take up to max_files_per_trigger new files, and
  * commit them as one batch.  Returns the number of files committed, 0 when there
@@ -734,21 +800,10 @@ evstream_step(struct evstream *s)
 	double t0 = evstream_now();
 
 	notify_watchdog(&s->notify);
-	if (evstream_spool_unchanged(s)) {
+	if (evstream_refresh(s) <= 0) {
 		evstream_verify_some(s);
 		return 0;
 	}
-	evstream_note_scan(s);
-	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
-		s->scan_settled = 0;
-		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
-		return 0;
-	}
-	evstream_quarantine_odd(s);
-	s->scan_settled &= s->odd.n == 0;	/* one that could not be moved is tried again */
-	/* Compaction: a name no longer in the spool can never be seen again. */
-	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
-		evstream_save_ckpt(s);
 	evstream_verify_some(s);
 	batch_reset(&s->b);
 	s->b.id = ckpt_last_batch(s->ckpt) + 1;
@@ -841,6 +896,7 @@ evstream_open(struct evstream *s)
 
 	log_open("evstream", (enum log_level)s->cfg.log_level);
 	notify_open(&s->notify);
+	s->watch = -1;
 	s->spool_fd = open(s->cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->spool_fd < 0) {
 		log_err("bad configuration: spool_dir=%s", s->cfg.spool_dir);
@@ -874,6 +930,10 @@ evstream_close(struct evstream *s)
 	batch_free(&s->b);
 	spool_list_free(&s->list);
 	spool_list_free(&s->odd);
+	spool_list_free(&s->added);
+	spool_list_free(&s->gone);
+	if (s->watch >= 0)
+		(void)close(s->watch);	/* inotify: nothing to lose */
 	dedupe_free(s->dd);
 	csvin_free(s->csv);
 	sink_free(s->sink);

@@ -249,6 +249,80 @@ test_remove(void)
 	rm_rf(dir, fd);
 }
 
+/*
+ * Issue 16, item 5: the watch says exactly what came and went since the last
+ * read (the last word per name winning), and applying that to the listing
+ * gives what a new listing would.
+ */
+static void
+test_watch_gives_what_a_listing_would(void)
+{
+	static const char *const want_added[] = { "b.csv", "d.csv", "e.csv" };
+	static const char *const want_gone[] = { "a.csv", "x.csv" };	/* x: its last word */
+	static const char *const want_odd[] = { "fifo.csv" };
+	struct spool_list list = { 0 }, fresh = { 0 }, added = { 0 }, gone = { 0 }, odd = { 0 };
+	int fd, wfd;
+	char *dir = tmpdir(&fd);
+	size_t from;
+
+	CHECK(put(fd, "a.csv", "a") == 0 && put(fd, "c.csv", "c") == 0, "files");
+	CHECK((wfd = spool_watch_open(fd)) >= 0, "watch: %s", strerror(errno));
+	if (wfd < 0) {
+		rm_rf(dir, fd);
+		return;
+	}
+	CHECK(spool_scan(fd, &list, NULL) == 0 && list.n == 2, "first listing");
+	CHECK(put(fd, ".e.csv.tmp", "e") == 0 && renameat(fd, ".e.csv.tmp", fd, "e.csv") == 0,
+	    "published by rename");
+	CHECK(put(fd, "b.csv", "b") == 0 && put(fd, "d.csv", "d") == 0, "written in place");
+	CHECK(unlinkat(fd, "a.csv", 0) == 0, "a.csv leaves");
+	CHECK(put(fd, "x.csv", "x") == 0 && unlinkat(fd, "x.csv", 0) == 0, "x.csv comes and goes");
+	CHECK(put(fd, "c.csv", "c2") == 0, "c.csv rewritten: no change of name");
+	CHECK(mkfifoat(fd, "fifo.csv", 0600) == 0 && put(fd, "ignored.txt", "i") == 0, "others");
+	CHECK(spool_watch_read(wfd, fd, &added, &gone, &odd) == 0, "read: %s", strerror(errno));
+	CHECK(list_is(&added, want_added, 3) && list_is(&gone, want_gone, 2) &&
+	    list_is(&odd, want_odd, 1), "added %zu gone %zu odd %zu", added.n, gone.n, odd.n);
+	from = 1;	/* "c.csv" (now index 1) and later are not known committed */
+	CHECK(spool_list_apply(&list, &added, &gone, &from) == 0, "apply");
+	CHECK(spool_scan(fd, &fresh, NULL) == 0 && list.n == fresh.n, "sizes %zu %zu", list.n,
+	    fresh.n);
+	CHECK(list_is(&list, (const char *const *)fresh.names, fresh.n), "as a new listing");
+	CHECK(from == 0, "b.csv came in before the first name not committed: from %zu", from);
+	CHECK(spool_watch_read(wfd, fd, &added, &gone, &odd) == 0 && added.n + gone.n + odd.n == 0,
+	    "nothing more");
+	CHECK(spool_list_apply(&list, &added, &gone, &from) == 0 && list.n == fresh.n, "no-op");
+	close(wfd);
+	spool_list_free(&list);
+	spool_list_free(&fresh);
+	spool_list_free(&added);
+	spool_list_free(&gone);
+	spool_list_free(&odd);
+	rm_rf(dir, fd);
+}
+
+/*
+ * The spool renamed: the watch says it lost track (a listing follows).  A
+ * removed spool says nothing while a descriptor holds it: following a new
+ * directory at the path is the caller's business, as for every other call.
+ */
+static void
+test_watch_lost_asks_for_a_listing(void)
+{
+	struct spool_list added = { 0 }, gone = { 0 }, odd = { 0 };
+	char *top = check_tmpdir(), dir[4096], moved[4096];
+	int fd = -1, wfd;
+
+	snprintf(dir, sizeof(dir), "%s/spool", top);
+	snprintf(moved, sizeof(moved), "%s/moved", top);
+	CHECK(mkdir(dir, 0700) == 0 && (fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0, "spool");
+	CHECK((wfd = spool_watch_open(fd)) >= 0, "watch");
+	CHECK(rename(dir, moved) == 0, "renamed");
+	CHECK(spool_watch_read(wfd, fd, &added, &gone, &odd) == 1, "renamed: list again");
+	close(wfd);
+	close(fd);
+	check_rm_rf(top);
+}
+
 int
 main(void)
 {
@@ -258,5 +332,7 @@ main(void)
 	RUN(test_quarantine_never_overwrites);
 	RUN(test_move_into_subdir);
 	RUN(test_remove);
+	RUN(test_watch_gives_what_a_listing_would);
+	RUN(test_watch_lost_asks_for_a_listing);
 	return check_exit();
 }
