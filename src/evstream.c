@@ -790,21 +790,22 @@ evstream_refresh(struct evstream *s)
 }
 
 /*
- * One trigger: list the spool, take up to max_files_per_trigger new files, and
- * commit them as one batch.  Returns the number of files committed, 0 when there
- * was nothing new (no database call), -1 when a signal interrupted the commit.
+ * One trigger: bring the listing up to date, take up to max_files_per_trigger
+ * new files, and commit them as one batch.  Returns the number of files
+ * committed, 0 when there was nothing new (no database call), -1 when a signal
+ * interrupted the commit.
  */
 static int
 evstream_step(struct evstream *s)
 {
 	double t0 = evstream_now();
+	int rc;
 
 	notify_watchdog(&s->notify);
-	if (evstream_refresh(s) <= 0) {
-		evstream_verify_some(s);
-		return 0;
-	}
+	rc = evstream_refresh(s);
 	evstream_verify_some(s);
+	if (rc <= 0)
+		return 0;
 	batch_reset(&s->b);
 	s->b.id = ckpt_last_batch(s->ckpt) + 1;
 	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
