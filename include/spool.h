@@ -61,27 +61,32 @@ void	spool_list_free(struct spool_list *l);
  * inotify is not to be had (the caller then lists every time).  Open it
  * before the listing it will extend, so nothing falls between the two.
  *
- * spool_watch_read takes the changes queued since the last call, in order,
- * the last word per name winning: names of regular files that appeared go
- * into added, names that left into gone, appeared entries that are not
- * regular files into odd (each list sorted, reused as spool_scan's).  1 when
- * the queue overflowed or the directory itself went away or moved: the
- * changes are unknown and the caller must list the spool again.  -1 with
- * errno on failure (the caller lists again too).
+ * spool_watch_read takes the changes queued since the last call into d (its
+ * lists sorted, reused as spool_scan's), the last word per name winning:
+ * names of regular files that appeared into added, names that left into
+ * gone, appeared entries that are not regular files into odd, and names
+ * written to (modified, closed after writing, attributes changed) into
+ * written, whatever else happened to them.  1 when the queue overflowed or
+ * the directory itself went away or moved: the changes are unknown and the
+ * caller must list the spool again.  -1 with errno on failure (the caller
+ * lists again too).
  */
+struct spool_delta {
+	struct spool_list added, gone, odd, written;
+};
 int	spool_watch_open(int dirfd) SPOOL_MUSTCHECK;
-int	spool_watch_read(int wfd, int dirfd, struct spool_list *added, struct spool_list *gone,
-	    struct spool_list *odd) SPOOL_MUSTCHECK;
+int	spool_watch_read(int wfd, int dirfd, struct spool_delta *d) SPOOL_MUSTCHECK;
+void	spool_delta_free(struct spool_delta *d);
 
 /*
- * Apply spool_watch_read's added and gone to l (sorted, no duplicates): gone
- * names leave, added names not there yet come in at their place.  *from is an
- * index into l that the caller keeps (the first name it has not yet seen
- * committed); it moves with the names and back to the first name added
- * before it.  -1 with errno (ENOMEM): l is then unchanged.
+ * Apply d's added and gone to l (sorted, no duplicates): gone names leave,
+ * added names not there yet come in at their place.  *from is an index into l
+ * that the caller keeps (the first name it has not yet seen committed); it
+ * moves with the names and back to the first name added before it.  -1 with
+ * errno (ENOMEM): l is then unchanged.
  */
-int	spool_list_apply(struct spool_list *l, const struct spool_list *added,
-	    const struct spool_list *gone, size_t *from) SPOOL_MUSTCHECK;
+int	spool_list_apply(struct spool_list *l, const struct spool_delta *d, size_t *from)
+	    SPOOL_MUSTCHECK;
 
 /*
  * Which file a spool name held when it was read: a name that now holds a

@@ -107,7 +107,7 @@ struct evstream {
 	struct spool_list	 list;
 	struct spool_list	 odd;		/* spool names that are not regular files */
 	int			 watch;		/* inotify on the spool, -1 if none */
-	struct spool_list	 added, gone;	/* what the watch saw since the last trigger */
+	struct spool_delta	 delta;		/* what the watch saw since the last trigger */
 	size_t			 list_from;	/* list.names before this are committed */
 	double			 relist_at;	/* when to list the whole spool again (monotonic) */
 	struct batch		 b;
@@ -637,16 +637,16 @@ evstream_check_ledger(struct evstream *s, const char *name)
  * could block a reader.  Quarantined, so each is said once.
  */
 static void
-evstream_quarantine_odd(struct evstream *s)
+evstream_quarantine_odd(struct evstream *s, const struct spool_list *odd)
 {
 	char why[128];
 	const char *kind;
 
-	for (size_t i = 0; i < s->odd.n; i++) {
-		if ((kind = spool_entry_kind(s->spool_fd, s->odd.names[i])) == NULL)
+	for (size_t i = 0; i < odd->n; i++) {
+		if ((kind = spool_entry_kind(s->spool_fd, odd->names[i])) == NULL)
 			continue;	/* gone, or a regular file by now: the next scan sees it */
 		snprintf(why, sizeof(why), "is %s, not a regular file; never read", kind);
-		evstream_quarantine(s, s->odd.names[i], why);
+		evstream_quarantine(s, odd->names[i], why);
 	}
 }
 
@@ -757,7 +757,7 @@ evstream_relist(struct evstream *s)
 		return -1;
 	}
 	s->list_from = 0;
-	evstream_quarantine_odd(s);
+	evstream_quarantine_odd(s, &s->odd);
 	s->scan_settled &= s->odd.n == 0;	/* one that could not be moved is tried again */
 	evstream_forget_gone(s);
 	return 1;
@@ -775,16 +775,21 @@ evstream_relist(struct evstream *s)
 static int
 evstream_refresh(struct evstream *s)
 {
+	struct spool_delta *d = &s->delta;
+
 	if (s->watch < 0 || evstream_now() >= s->relist_at)
 		return s->watch < 0 && evstream_spool_unchanged(s) ? 0 : evstream_relist(s);
-	if (spool_watch_read(s->watch, s->spool_fd, &s->added, &s->gone, &s->odd) != 0)
+	if (spool_watch_read(s->watch, s->spool_fd, d) != 0)
 		return evstream_relist(s);
-	if (s->added.n == 0 && s->gone.n == 0 && s->odd.n == 0 && s->pending == 0)
+	/* A committed file written to is looked at now, not when its turn comes. */
+	for (size_t i = 0; i < d->written.n; i++)
+		(void)evstream_verify(s, d->written.names[i]);
+	if (d->added.n == 0 && d->gone.n == 0 && d->odd.n == 0 && s->pending == 0)
 		return 0;
-	if (spool_list_apply(&s->list, &s->added, &s->gone, &s->list_from) < 0)
+	if (spool_list_apply(&s->list, d, &s->list_from) < 0)
 		return evstream_relist(s);
-	evstream_quarantine_odd(s);
-	if (s->gone.n > 0)
+	evstream_quarantine_odd(s, &d->odd);
+	if (d->gone.n > 0)
 		evstream_forget_gone(s);
 	return 1;
 }
@@ -931,8 +936,7 @@ evstream_close(struct evstream *s)
 	batch_free(&s->b);
 	spool_list_free(&s->list);
 	spool_list_free(&s->odd);
-	spool_list_free(&s->added);
-	spool_list_free(&s->gone);
+	spool_delta_free(&s->delta);
 	if (s->watch >= 0)
 		(void)close(s->watch);	/* inotify: nothing to lose */
 	dedupe_free(s->dd);

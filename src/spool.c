@@ -185,8 +185,9 @@ spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *skipped
 
 /* --- what changed since the last listing (inotify) ---------------------------------- */
 
+#define SPOOL_WATCH_WRITTEN (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB)
 #define SPOOL_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | \
-	IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+	SPOOL_WATCH_WRITTEN | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 #define SPOOL_WATCH_LOST (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)
 
 int
@@ -218,6 +219,7 @@ struct spool_change {
 struct spool_changes {
 	struct spool_change *v;
 	size_t	 n, cap;
+	struct spool_list written;	/* unsorted, with repeats */
 };
 
 static int
@@ -246,6 +248,7 @@ spool_changes_free(struct spool_changes *c)
 	for (size_t i = 0; i < c->n; i++)
 		free(c->v[i].name);
 	free(c->v);
+	spool_list_free(&c->written);
 }
 
 static int
@@ -277,33 +280,46 @@ spool_watch_drain(int wfd, struct spool_changes *c)
 			lost |= (ev->mask & SPOOL_WATCH_LOST) != 0;
 			if (ev->len == 0 || lost || !spool_is_candidate(ev->name))
 				continue;
+			if ((ev->mask & SPOOL_WATCH_WRITTEN) != 0) {
+				/* A writer stays on a name for a while: one entry per run of events. */
+				if ((c->written.n == 0 ||
+				    strcmp(c->written.names[c->written.n - 1], ev->name) != 0) &&
+				    spool_list_add(&c->written, ev->name) < 0)
+					return -1;
+				continue;
+			}
 			if (spool_change_add(c, ev->name, (ev->mask & (IN_CREATE | IN_MOVED_TO)) != 0) < 0)
 				return -1;
 		}
 	}
 }
 
-/* The last change of each name decides: into added, gone or odd. */
+/* The last change of each name decides: into added, gone or odd; written once each. */
 static int
-spool_changes_sort(int dirfd, struct spool_changes *c, struct spool_list *added,
-    struct spool_list *gone, struct spool_list *odd)
+spool_changes_sort(int dirfd, struct spool_changes *c, struct spool_delta *d)
 {
 	struct spool_list *to;
 	struct stat st;
+
+	spool_list_sort(&c->written);
+	for (size_t i = 0; i < c->written.n; i++)
+		if ((i == 0 || strcmp(c->written.names[i - 1], c->written.names[i]) != 0) &&
+		    spool_list_add(&d->written, c->written.names[i]) < 0)
+			return -1;
 
 	if (c->n > 1)
 		qsort(c->v, c->n, sizeof(*c->v), spool_change_cmp);
 	for (size_t i = 0; i < c->n; i++) {
 		if (i + 1 < c->n && strcmp(c->v[i].name, c->v[i + 1].name) == 0)
 			continue;
-		to = gone;
+		to = &d->gone;
 		if (c->v[i].here) {
 			if (fstatat(dirfd, c->v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				if (errno == ENOENT)
 					continue;	/* gone again: its event is on the way */
 				return -1;
 			}
-			to = S_ISREG(st.st_mode) ? added : odd;
+			to = S_ISREG(st.st_mode) ? &d->added : &d->odd;
 		}
 		if (spool_list_add(to, c->v[i].name) < 0)
 			return -1;
@@ -311,25 +327,37 @@ spool_changes_sort(int dirfd, struct spool_changes *c, struct spool_list *added,
 	return 0;
 }
 
+static void
+spool_delta_clear(struct spool_delta *d)
+{
+	spool_list_clear(&d->added);
+	spool_list_clear(&d->gone);
+	spool_list_clear(&d->odd);
+	spool_list_clear(&d->written);
+}
+
+void
+spool_delta_free(struct spool_delta *d)
+{
+	spool_list_free(&d->added);
+	spool_list_free(&d->gone);
+	spool_list_free(&d->odd);
+	spool_list_free(&d->written);
+}
+
 int
-spool_watch_read(int wfd, int dirfd, struct spool_list *added, struct spool_list *gone,
-    struct spool_list *odd)
+spool_watch_read(int wfd, int dirfd, struct spool_delta *d)
 {
 	struct spool_changes c = { 0 };
 	int rc, saved;
 
-	spool_list_clear(added);
-	spool_list_clear(gone);
-	spool_list_clear(odd);
+	spool_delta_clear(d);
 	if ((rc = spool_watch_drain(wfd, &c)) == 0)
-		rc = spool_changes_sort(dirfd, &c, added, gone, odd);
+		rc = spool_changes_sort(dirfd, &c, d);
 	saved = errno;
 	spool_changes_free(&c);
-	if (rc != 0) {
-		spool_list_clear(added);
-		spool_list_clear(gone);
-		spool_list_clear(odd);
-	}
+	if (rc != 0)
+		spool_delta_clear(d);
 	errno = saved;
 	return rc;
 }
@@ -378,9 +406,9 @@ spool_list_remove_gone(struct spool_list *l, const struct spool_list *gone, size
 }
 
 int
-spool_list_apply(struct spool_list *l, const struct spool_list *added,
-    const struct spool_list *gone, size_t *from)
+spool_list_apply(struct spool_list *l, const struct spool_delta *d, size_t *from)
 {
+	const struct spool_list *added = &d->added, *gone = &d->gone;
 	struct spool_list in = { 0 };
 	size_t i, j, w, cap, first;
 	char **p;

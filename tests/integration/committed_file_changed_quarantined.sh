@@ -8,6 +8,7 @@
 #   3. a remembered name replaced, then clean_source = delete: quarantined, not deleted
 #   4. a name forgotten after clean_source = delete, written again
 #   5. the same with clean_source = archive
+#   6. appended to while evstream runs: noticed at once
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
 stream_setup
@@ -89,7 +90,20 @@ check_eq "archived_name_back_not_loaded_twice" "3 1 1" "$(state events_f.csv 6)"
 check "archived_name_back_quarantined" quarantined_with events_f.csv 'committed a file of this name already'
 check_eq "archive_keeps_the_first" 1 "$(ls "$SPOOL/archive" | grep -c '^events_f.csv')"
 
-# A restart in between changes nothing: the checkpoint holds the identities.
+# 6. while evstream runs: a committed file written to is noticed at once, not
+# when its turn among the committed files comes
+committed() { [[ $(state events_g.csv 7) == "3 1 1" ]]; }
+evstream_bg --trigger_interval=0.1
+at_exit "kill -9 $EVSTREAM_PID 2>/dev/null"
+mkcsv "$SPOOL/events_g.csv" 7
+wait_for 20 committed
+tail -n +2 "$ST/more" >>"$SPOOL/events_g.csv"
+check "running_appended_quarantined_at_once" wait_for 5 test -f "$SPOOL/quarantine/events_g.csv"
+kill -TERM "$EVSTREAM_PID"
+wait "$EVSTREAM_PID"
+check_eq "running_appended_not_loaded_twice" "3 1 1" "$(state events_g.csv 7)"
+
+# Restarts in between changed nothing: the checkpoint holds the identities.
 check_eq "nothing_left_pending" 0 "$(ls "$SPOOL" | grep -c '\.csv$')"
-check_eq "events_total" 18 "$(q 'SELECT count(*) FROM events')"
-check_eq "rejects_total" 6 "$(q 'SELECT count(*) FROM event_rejects')"
+check_eq "events_total" 21 "$(q 'SELECT count(*) FROM events')"
+check_eq "rejects_total" 7 "$(q 'SELECT count(*) FROM event_rejects')"

@@ -260,7 +260,9 @@ test_watch_gives_what_a_listing_would(void)
 	static const char *const want_added[] = { "b.csv", "d.csv", "e.csv" };
 	static const char *const want_gone[] = { "a.csv", "x.csv" };	/* x: its last word */
 	static const char *const want_odd[] = { "fifo.csv" };
-	struct spool_list list = { 0 }, fresh = { 0 }, added = { 0 }, gone = { 0 }, odd = { 0 };
+	static const char *const want_written[] = { "b.csv", "c.csv", "d.csv", "x.csv" };
+	struct spool_list list = { 0 }, fresh = { 0 };
+	struct spool_delta d = { 0 };
 	int fd, wfd;
 	char *dir = tmpdir(&fd);
 	size_t from;
@@ -279,24 +281,25 @@ test_watch_gives_what_a_listing_would(void)
 	CHECK(put(fd, "x.csv", "x") == 0 && unlinkat(fd, "x.csv", 0) == 0, "x.csv comes and goes");
 	CHECK(put(fd, "c.csv", "c2") == 0, "c.csv rewritten: no change of name");
 	CHECK(mkfifoat(fd, "fifo.csv", 0600) == 0 && put(fd, "ignored.txt", "i") == 0, "others");
-	CHECK(spool_watch_read(wfd, fd, &added, &gone, &odd) == 0, "read: %s", strerror(errno));
-	CHECK(list_is(&added, want_added, 3) && list_is(&gone, want_gone, 2) &&
-	    list_is(&odd, want_odd, 1), "added %zu gone %zu odd %zu", added.n, gone.n, odd.n);
+	CHECK(spool_watch_read(wfd, fd, &d) == 0, "read: %s", strerror(errno));
+	CHECK(list_is(&d.added, want_added, 3) && list_is(&d.gone, want_gone, 2) &&
+	    list_is(&d.odd, want_odd, 1), "added %zu gone %zu odd %zu", d.added.n, d.gone.n,
+	    d.odd.n);
+	CHECK(list_is(&d.written, want_written, 4), "written %zu", d.written.n);
 	from = 1;	/* "c.csv" (now index 1) and later are not known committed */
-	CHECK(spool_list_apply(&list, &added, &gone, &from) == 0, "apply");
+	CHECK(spool_list_apply(&list, &d, &from) == 0, "apply");
 	CHECK(spool_scan(fd, &fresh, NULL) == 0 && list.n == fresh.n, "sizes %zu %zu", list.n,
 	    fresh.n);
 	CHECK(list_is(&list, (const char *const *)fresh.names, fresh.n), "as a new listing");
 	CHECK(from == 0, "b.csv came in before the first name not committed: from %zu", from);
-	CHECK(spool_watch_read(wfd, fd, &added, &gone, &odd) == 0 && added.n + gone.n + odd.n == 0,
-	    "nothing more");
-	CHECK(spool_list_apply(&list, &added, &gone, &from) == 0 && list.n == fresh.n, "no-op");
+	CHECK(put(fd, "c.csv", "c3") == 0 && spool_watch_read(wfd, fd, &d) == 0 &&
+	    d.added.n + d.gone.n + d.odd.n == 0 && list_is(&d.written, want_written + 1, 1),
+	    "only c.csv written");
+	CHECK(spool_list_apply(&list, &d, &from) == 0 && list.n == fresh.n, "no-op");
 	close(wfd);
 	spool_list_free(&list);
 	spool_list_free(&fresh);
-	spool_list_free(&added);
-	spool_list_free(&gone);
-	spool_list_free(&odd);
+	spool_delta_free(&d);
 	rm_rf(dir, fd);
 }
 
@@ -308,7 +311,7 @@ test_watch_gives_what_a_listing_would(void)
 static void
 test_watch_lost_asks_for_a_listing(void)
 {
-	struct spool_list added = { 0 }, gone = { 0 }, odd = { 0 };
+	struct spool_delta d = { 0 };
 	char *top = check_tmpdir(), dir[4096], moved[4096];
 	int fd = -1, wfd;
 
@@ -317,7 +320,8 @@ test_watch_lost_asks_for_a_listing(void)
 	CHECK(mkdir(dir, 0700) == 0 && (fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0, "spool");
 	CHECK((wfd = spool_watch_open(fd)) >= 0, "watch");
 	CHECK(rename(dir, moved) == 0, "renamed");
-	CHECK(spool_watch_read(wfd, fd, &added, &gone, &odd) == 1, "renamed: list again");
+	CHECK(spool_watch_read(wfd, fd, &d) == 1, "renamed: list again");
+	spool_delta_free(&d);
 	close(wfd);
 	close(fd);
 	check_rm_rf(top);
