@@ -16,11 +16,15 @@
 #   3. memory     peak RSS of evstream in (1); RSS sampled every 0.25 s while it streams
 #                 the same files 5 per trigger with a 5-minute watermark.
 #   4. growth     evstream --once on the first 10 %, 30 % and 100 % of the files.
+#   5. history    HISTORY files committed and left in the spool (clean_source = off, the
+#                 default), then evstream idle for 10 s (CPU per trigger) and streaming
+#                 one 100-row file per batch (ms, CPU and bytes written per batch).
 #
 # Knobs (environment): EVPIPE_RELEASE_BIN (directory of evgen and evstream, default the
 # repository root), BENCH_FILES (1000; --quick 100), BENCH_ROWS (10000), BENCH_RUNS (3;
 # --quick 1), BENCH_LATENCY_SECONDS (60; --quick 8), BENCH_OUT (a file for the markdown),
-# BENCH_PGLOADER=0 (skip pgloader), BENCH_SECTIONS (default "backfill latency memory growth").
+# BENCH_PGLOADER=0 (skip pgloader), BENCH_HISTORY (500000; --quick 50000),
+# BENCH_SECTIONS (default "backfill latency memory growth history").
 set -uo pipefail
 
 QUICK=0
@@ -32,7 +36,8 @@ FILES=${BENCH_FILES:-$((QUICK ? 100 : 1000))}
 ROWS=${BENCH_ROWS:-10000}
 RUNS=${BENCH_RUNS:-$((QUICK ? 1 : 3))}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-$((QUICK ? 8 : 60))}
-SECTIONS=${BENCH_SECTIONS:-backfill latency memory growth}
+SECTIONS=${BENCH_SECTIONS:-backfill latency memory growth history}
+HISTORY=${BENCH_HISTORY:-$((QUICK ? 50000 : 500000))}
 OUT=${BENCH_OUT:-}
 COLS="event_id, user_id, event_type, product_id, price, event_time"
 # One postgresql.conf for every contender: a server sized for bulk loads, not the tests'
@@ -443,6 +448,76 @@ section_growth() {
 			"$(awk -v k="$r" 'BEGIN { printf "%.0f", k / 1024 }') | $c | $(per_row "$c" "$rows") |"
 	done
 	md ""
+}
+
+# --- 5. history ---------------------------------------------------------------------
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
+wchar() { awk '/^wchar/ { print $2 }' "/proc/$1/io"; }
+
+# HISTORY header-only files with names that sort before anything evgen writes now.
+make_history() {
+	local d=$1 i n
+	mkdir -p "$d"
+	for ((i = 0; i < HISTORY; i++)); do
+		printf -v n '%09d' "$i"	# no subshell: 500,000 forks would take minutes
+		printf '%s\n' "$COLS" >"$d/events_20000101T000000.000000_$n.csv"
+	done
+}
+
+section_history() {
+	local sp=$W/hist.spool ck=$W/hist.ckpt log=$W/hist.log t0 secs evs evg c0 c1 w0 w1 n0 n1
+	local idle_ms batch_cpu batch_bytes p50 p90 nb
+	rm -rf "$sp" "$ck"
+	reset_db >/dev/null || exit 1
+	t0=$(now)
+	make_history "$sp"
+	note "history: $HISTORY files made in $(since "$t0") s; committing them"
+	t0=$(now)
+	"$BIN/evstream" --spool_dir="$sp" --checkpoint_dir="$ck" --conninfo="$EVPIPE_CONNINFO" \
+		--once --max_files_per_trigger=10000 --log_level=warning 2>>"$log"
+	secs=$(since "$t0")
+	: >"$log"
+	"$BIN/evstream" --spool_dir="$sp" --checkpoint_dir="$ck" --conninfo="$EVPIPE_CONNINFO" \
+		--trigger_interval=0.1 --max_files_per_trigger=1 --log_level=info 2>>"$log" &
+	evs=$!
+	wait_for 120 grep -q 'ready\|dedupe set rebuilt' "$log"
+	sleep 3	# the first listing after the start is a full one
+	c0=$(cpu_ms "$evs")
+	sleep 10
+	c1=$(cpu_ms "$evs")
+	idle_ms=$(awk -v c="$((c1 - c0))" 'BEGIN { printf "%.2f", c / 100 }')
+	n0=$(q 'SELECT count(*) FROM evstream_batches')
+	c0=$(cpu_ms "$evs") w0=$(wchar "$evs")
+	"$BIN/evgen" --spool_dir="$sp" --interval=0.5 --rows_per_file=100 --log_level=warning &
+	evg=$!
+	sleep 20
+	kill -TERM "$evg"
+	wait "$evg"
+	wait_for 120 committed_at_least "$(find "$sp" -maxdepth 1 -name '*.csv' | wc -l)"
+	sleep 1
+	c1=$(cpu_ms "$evs") w1=$(wchar "$evs")
+	n1=$(q 'SELECT count(*) FROM evstream_batches')
+	kill -TERM "$evs"
+	wait "$evs"
+	nb=$((n1 - n0))
+	batch_cpu=$(awk -v c="$((c1 - c0))" -v n="$nb" 'BEGIN { if (n > 0) printf "%.1f", c / n; else print "-" }')
+	batch_bytes=$(awk -v c="$((w1 - w0))" -v n="$nb" 'BEGIN { if (n > 0) printf "%.0f", c / n; else print "-" }')
+	read -r p50 p90 < <(sed -nE 's/.*\[batch [0-9]+\] files=1 .* ([0-9]+) ms$/\1/p' "$log" | sort -n |
+		awk '{ v[NR] = $1 } END { k = int(NR * 0.9 + 0.5); if (k < 1) k = 1
+			if (NR) print v[int((NR + 1) / 2)], v[k]; else print "- -" }')
+	md "## 5. History: $(fmt_int "$HISTORY") committed files left in the spool"
+	md ""
+	md "clean_source = off (the default) keeps every committed file in the spool. $(fmt_int "$HISTORY")" \
+		"header-only files committed first ($secs s, 10,000 per batch), then evstream" \
+		"(trigger_interval 0.1 s, one file per batch): idle for 10 s, then evgen writes a 100-row" \
+		"file every 0.5 s for 20 s. CPU from /proc/PID/stat, bytes from /proc/PID/io wchar" \
+		"(checkpoint, metrics file, log)."
+	md ""
+	md "| committed files | CPU per idle trigger ms | 1-file batches | p50 ms | p90 ms | CPU per batch ms | bytes written per batch |"
+	md "|---:|---:|---:|---:|---:|---:|---:|"
+	md "| $(fmt_int "$HISTORY") | $idle_ms | $nb | $p50 | $p90 | $batch_cpu | $(fmt_int "$batch_bytes") |"
+	md ""
+	rm -rf "$sp" "$ck"
 }
 
 per_row() { awk -v s="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", s * 1e6 / n; else print "-" }'; }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "spool.h"
 
 struct reject {
 	uint32_t	file;		/* index into batch.files */
@@ -35,6 +36,7 @@ struct batch_counts {
 struct batch {
 	int64_t		 id;
 	char		**files;	/* names relative to the spool, owned */
+	struct spool_id	*ids;		/* each file as it was read (same index as files) */
 	size_t		 nfiles, capfiles;
 	struct event	*ev;
 	size_t		 nev, capev;

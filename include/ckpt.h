@@ -14,14 +14,24 @@
  * DIR/checkpoint
  *	Written only by ckpt_save, through durable_write_file (temporary, fsync,
  *	rename, directory fsync): after a crash it is the old or the new one,
- *	whole.  A missing file is a fresh start.  Version 1 is text, one record
+ *	whole.  A missing file is a fresh start.  Version 2 is text, one record
  *	per line, every line ending in "\n", fields separated by one space:
  *
- *	    evpipe-checkpoint 1
+ *	    evpipe-checkpoint 2
  *	    last_batch <batch id, 0 when fresh>
  *	    max_event_time <microseconds since 1970 | none>
- *	    file <batch id> <name>		zero or more, in the order added
+ *	    last_name <name>			absent until a file is committed
+ *	    file <batch id> <size> <mtime ns> <dev> <ino> <name>
+ *	    file <batch id> <name>		(identity unknown) zero or more, in the order added
  *	    end <number of file lines> <crc32>
+ *
+ *	last_name is the greatest name (strcmp) ever committed, kept after the
+ *	file itself is forgotten: evgen's names sort in creation order, so a name
+ *	after it is new and one before it may have been committed and forgotten
+ *	(the caller asks the database).  The identity is the file as it was read
+ *	(spool_id: size read, mtime, device, inode), so a committed name that now
+ *	holds another file is noticed.  Version 1 (no last_name line, file lines
+ *	without identity) is still read: its greatest name stands for last_name.
  *
  *	A name is percent-escaped: bytes below 0x21, above 0x7e and '%' become
  *	%XX (upper-case hex), so names with spaces, newlines or UTF-8 survive and
@@ -34,6 +44,24 @@
  *	and refuses the whole file on any doubt with "DIR/checkpoint: line N: what
  *	is wrong": a damaged checkpoint stops evstream rather than loading part
  *	of it, which could load a file twice.
+ *
+ * DIR/checkpoint.journal
+ *	What was committed since the file was last written, so a batch costs a
+ *	write of its own names, not of the history: records appended (and
+ *	fdatasync'ed) by ckpt_save, each
+ *
+ *	    batch <last batch id> <max event time | none>
+ *	    file ...				the batch's file lines, as above
+ *	    end <number of file lines> <crc32 of the record before this line>
+ *
+ *	Records older than the file's last_batch are skipped (a crash between
+ *	rewriting the file and removing the journal).  A bad last record is a
+ *	torn append, taken as not written (the database then says what it held);
+ *	a bad record before another is damage and refused as above.  The file is
+ *	rewritten and the journal removed when the journal has grown as big as
+ *	the file (at least 1 MiB), so disk use and the bytes written per batch
+ *	stay bounded, and when a change is not an append (names forgotten or
+ *	dropped).
  *
  * In memory: the names in the order added (batch order, which is what
  * ckpt_save writes) plus an open-addressing index over them for
@@ -50,8 +78,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spool.h"
+
 #define CKPT_MUSTCHECK __attribute__((warn_unused_result))
-#define CKPT_VERSION	1
+#define CKPT_VERSION	2
 
 struct ckpt;
 
@@ -78,14 +108,29 @@ int	ckpt_is_committed(const struct ckpt *c, const char *name);
 size_t	ckpt_count(const struct ckpt *c);		/* names remembered */
 
 /*
- * Record, in memory, that batch_id committed these files.  batch_id must be
+ * 1 and the batch and identity (ino 0: unknown) of a committed name, 0 if the
+ * name is not remembered.  ckpt_set_file_id records the identity of a
+ * committed name whose identity was unknown (a no-op for other names).
+ */
+int	ckpt_file_id(const struct ckpt *c, const char *name, int64_t *batch, struct spool_id *id);
+void	ckpt_set_file_id(struct ckpt *c, const char *name, const struct spool_id *id);
+
+/*
+ * 1 if name sorts after every name ever committed (as far as the checkpoint
+ * knows: last_name), so it cannot be a committed name that was forgotten.
+ */
+int	ckpt_is_beyond(const struct ckpt *c, const char *name);
+
+/*
+ * Record, in memory, that batch_id committed these files, each as ids[i]
+ * identifies it (ids NULL: unknown, e.g. taken from the database).  batch_id must be
  * above ckpt_last_batch (EINVAL), no name may be committed already or listed
  * twice (EEXIST), and a name must be a file name: 1..255 bytes, no '/'
  * (EINVAL).  The maximum event time becomes max(current, max_event_time_us).
  * On -1 nothing changed.
  */
-int	ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t nfiles,
-	    int64_t max_event_time_us) CKPT_MUSTCHECK;
+int	ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files,
+	    const struct spool_id *ids, size_t nfiles, int64_t max_event_time_us) CKPT_MUSTCHECK;
 
 /*
  * Record, in memory, that an earlier batch (1..ckpt_last_batch, else EINVAL)
@@ -112,7 +157,14 @@ void	ckpt_set_max_event_time(struct ckpt *c, int64_t us);
  */
 size_t	ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *name), void *arg);
 
-/* Write the checkpoint durably.  -1 with err and errno: the caller must not advance. */
+/*
+ * Write the checkpoint durably: the batches added since the last save as one
+ * record appended to the journal (O(batch)), or the whole file when the
+ * journal has grown as big as the file or cannot say a change (names forgotten
+ * or dropped).  Nothing new: nothing written.  -1 with err and errno: the
+ * caller must not advance.  ckpt_rewrite writes the whole file now.
+ */
 int	ckpt_save(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
+int	ckpt_rewrite(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
 
 #endif

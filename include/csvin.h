@@ -110,6 +110,13 @@ enum csvin_status csvin_read(struct csvin *r, int dirfd, const char *name,
     csvin_row_fn fn, void *arg, char *err, size_t errlen) CSVIN_MUSTCHECK;
 
 /*
+ * After csvin_read returned CSVIN_OK: fstat of the file it read, taken at its
+ * end of file, with st_size set to the bytes read.
+ */
+struct stat;
+const struct stat *csvin_read_stat(const struct csvin *r);
+
+/*
  * The same reader over len bytes in memory, named `name` in messages, handed to
  * the parser in pieces of `slice` bytes as successive read(2)s of a file would
  * hand them (0, or anything above the reader's read size, means its read size).

@@ -48,6 +48,17 @@ int durable_write_at(int dirfd, const char *name, const void *buf, size_t len)
 int durable_create_at(int dirfd, const char *name, const void *buf, size_t len)
     DURABLE_MUSTCHECK;
 
+/*
+ * Append buf[0..len) to dir/name (created 0640 if missing, then the directory
+ * fsync'ed) and fdatasync it: an append-only journal's record.  A crash can
+ * leave the last record torn (a prefix of it, or its blocks zeroed), never an
+ * earlier one: whoever reads the journal must check each record (a checksum)
+ * and take a bad last record as not written.  -1 with errno; the record may
+ * then be partly there.
+ */
+int durable_append(const char *dir, const char *name, const void *buf, size_t len)
+    DURABLE_MUSTCHECK;
+
 /* fsync a directory: makes renames and unlinks in it durable. */
 int durable_sync_dir(const char *dir) DURABLE_MUSTCHECK;
 int durable_sync_dirfd(int dirfd) DURABLE_MUSTCHECK;

@@ -68,10 +68,65 @@ int	spool_follow(const char *path, int *dirfd) SPOOL_MUSTCHECK;
 /*
  * spool_follow for both daemons' loops, said once per change: a warning when the
  * directory at path was replaced (the new one is used), one warning when none is
- * there (*gone remembers it; zero it at start), a line when it is back.  0: use
- * *dirfd; -1: there is no spool now, skip this step and call again at the next.
+ * there (*gone remembers it; zero it at start), a line when it is back.
+ * SPOOL_SAME or SPOOL_REPLACED: use *dirfd (what was known of the old one, a
+ * listing or a watch, is not of the new); -1: there is no spool now, skip this
+ * step and call again at the next.
  */
 int	spool_follow_logged(const char *path, int *dirfd, int *gone) SPOOL_MUSTCHECK;
+
+/*
+ * Knowing what changed without listing the spool again (inotify): a listing
+ * of a spool that holds every file ever committed costs as much as the
+ * history, each trigger.  spool_watch_open watches the directory dirfd is
+ * (not a path: the same directory the other calls read); -1 with errno when
+ * inotify is not to be had (the caller then lists every time).  Open it
+ * before the listing it will extend, so nothing falls between the two.
+ *
+ * spool_watch_read takes the changes queued since the last call into d (its
+ * lists sorted, reused as spool_scan's), the last word per name winning:
+ * names of regular files that appeared into added, names that left into
+ * gone, appeared entries that are not regular files into odd, and names
+ * written to (modified, closed after writing, attributes changed) into
+ * written, whatever else happened to them.  1 when the queue overflowed or
+ * the directory itself went away or moved: the changes are unknown and the
+ * caller must list the spool again.  -1 with errno on failure (the caller
+ * lists again too).
+ */
+struct spool_delta {
+	struct spool_list added, gone, odd, written;
+};
+int	spool_watch_open(int dirfd) SPOOL_MUSTCHECK;
+int	spool_watch_read(int wfd, int dirfd, struct spool_delta *d) SPOOL_MUSTCHECK;
+void	spool_delta_free(struct spool_delta *d);
+
+/*
+ * Apply d's added and gone to l (sorted, no duplicates): gone names leave,
+ * added names not there yet come in at their place.  *from is an index into l
+ * that the caller keeps (the first name it has not yet seen committed); it
+ * moves with the names and back to the first name added before it.  -1 with
+ * errno (ENOMEM): l is then unchanged.
+ */
+int	spool_list_apply(struct spool_list *l, const struct spool_delta *d, size_t *from)
+	    SPOOL_MUSTCHECK;
+
+/*
+ * Which file a spool name held when it was read: a name that now holds a
+ * different inode, a different size or modification time is no longer that
+ * file (appended to, or replaced by a rename), whatever its name says.
+ * ino == 0 means unknown (no real file has inode 0).  size is the bytes read,
+ * so a file that grew while it was read differs too.
+ */
+struct spool_id {
+	int64_t	dev, ino;
+	int64_t	size, mtime_ns;
+};
+struct stat;
+void	spool_id_from_stat(const struct stat *st, struct spool_id *id);
+int	spool_id_same(const struct spool_id *a, const struct spool_id *b);
+
+/* The identity name has now (not following a symlink).  -1 with errno (ENOENT: gone). */
+int	spool_id_of(int dirfd, const char *name, struct spool_id *id) SPOOL_MUSTCHECK;
 
 /*
  * What a spool entry is when it is not a regular file, as a phrase for a log

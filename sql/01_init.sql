@@ -37,6 +37,19 @@ CREATE TABLE IF NOT EXISTS event_rejects (
     rejected_at timestamptz    NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS event_rejects_reason_idx ON event_rejects (reason);
+-- A file is committed once, so each of its lines is rejected at most once: a
+-- replayed batch, like its events, must not store its rejects twice (evstream
+-- falls back to INSERT ... ON CONFLICT DO NOTHING).  Databases made before this
+-- index may hold copies, from a file read again under a forgotten name: the
+-- first stays, the later copies go, once, before the index is built.
+DO $$
+BEGIN
+    IF to_regclass('event_rejects_file_line_key') IS NULL THEN
+        DELETE FROM event_rejects a USING event_rejects b
+         WHERE a.file = b.file AND a.line_no = b.line_no AND a.reject_id > b.reject_id;
+    END IF;
+END $$;
+CREATE UNIQUE INDEX IF NOT EXISTS event_rejects_file_line_key ON event_rejects (file, line_no);
 
 -- The batch log: one row per committed micro-batch, written in the batch's own
 -- transaction.  When evstream's checkpoint and this table disagree, this table

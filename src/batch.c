@@ -54,6 +54,7 @@ batch_free(struct batch *b)
 {
 	batch_reset(b);
 	free(b->files);
+	free(b->ids);
 	free(b->ev);
 	free(b->rej);
 	free(b->text);
@@ -65,9 +66,14 @@ batch_add_file(struct batch *b, const char *name)
 {
 	char *dup;
 
-	if (batch_grow(&b->files, &b->capfiles, b->nfiles + 1, sizeof(*b->files)) < 0 ||
+	size_t cap = b->capfiles;
+
+	/* ids grows with files, to the same capacity. */
+	if (batch_grow(&b->ids, &cap, b->nfiles + 1, sizeof(*b->ids)) < 0 ||
+	    batch_grow(&b->files, &b->capfiles, b->nfiles + 1, sizeof(*b->files)) < 0 ||
 	    (dup = strdup(name)) == NULL)
 		return -1;
+	memset(&b->ids[b->nfiles], 0, sizeof(*b->ids));
 	b->files[b->nfiles++] = dup;
 	return 0;
 }
@@ -181,8 +187,10 @@ batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd, int dirfd,
 	}
 	st = csvin_read(in, dirfd, name, batch_take_row, &f, err, errlen);
 	read_errno = errno;
-	if (st == CSVIN_OK)
+	if (st == CSVIN_OK) {
+		spool_id_from_stat(csvin_read_stat(in), &b->ids[f.file]);
 		return BATCH_FILE_OK;
+	}
 	if (st == CSVIN_ABORTED)
 		snprintf(err, errlen, "out of memory while reading");
 	free(b->files[--b->nfiles]);

@@ -15,8 +15,11 @@
 
 #include "durable.h"
 #include "event.h"
+#include "spool.h"
 
 #define CKPT_FILE	"checkpoint"
+#define CKPT_JOURNAL	"checkpoint.journal"
+#define CKPT_JOURNAL_MIN (1L << 20)	/* the journal may grow to max(this, the file) */
 #define CKPT_LOCK	"lock"
 #define CKPT_MAGIC	"evpipe-checkpoint"
 #define CKPT_NAME_MAX	255		/* NAME_MAX: the names are directory entries */
@@ -26,6 +29,7 @@
 struct ckpt_entry {
 	char	*name;
 	int64_t	 batch;
+	struct spool_id id;	/* the file as read; ino 0: unknown */
 };
 
 struct ckpt {
@@ -33,12 +37,18 @@ struct ckpt {
 	int		 lockfd;
 	int64_t		 last_batch;
 	int64_t		 max_time;
+	char		*last_name;	/* the greatest name ever committed; NULL: unknown */
 	struct ckpt_entry *v;		/* in the order added, which is batch order */
 	size_t		 n, cap;
 	uint32_t	*index;		/* 0: free; else 1 + position in v */
 	size_t		 imask;		/* index capacity - 1; load <= 0.5 */
 	char		*buf;		/* ckpt_save's text, kept between saves */
 	size_t		 buflen, bufcap;
+	int64_t		 saved_batch;	/* the last batch on disk, in the file or the journal */
+	int		 have_file;	/* DIR/checkpoint exists */
+	int		 need_file;	/* a change the journal cannot say: rewrite the file next */
+	size_t		 file_bytes;	/* its size */
+	size_t		 journal_bytes;	/* the journal's size, in whole records */
 };
 
 /* --- the name index ------------------------------------------------------------- */
@@ -125,9 +135,36 @@ ckpt_reserve(struct ckpt *c, size_t extra)
 	return 0;
 }
 
+/*
+ * A copy of the greatest of names[0..n) if it sorts after every name committed
+ * before, for ckpt_take_last; NULL in *out if it does not.  -1: no memory.
+ */
+static int
+ckpt_new_last(const struct ckpt *c, const char *const *names, size_t n, char **out)
+{
+	const char *top = c->last_name;
+
+	for (size_t i = 0; i < n; i++)
+		if (top == NULL || strcmp(names[i], top) > 0)
+			top = names[i];
+	*out = NULL;
+	if (top == c->last_name)
+		return 0;
+	return (*out = strdup(top)) == NULL ? -1 : 0;
+}
+
+static void
+ckpt_take_last(struct ckpt *c, char *last)
+{
+	if (last == NULL)
+		return;
+	free(c->last_name);
+	c->last_name = last;
+}
+
 /* Add a name that is not there yet (EEXIST if it is). */
 static int
-ckpt_append(struct ckpt *c, const char *name, int64_t batch)
+ckpt_append(struct ckpt *c, const char *name, int64_t batch, const struct spool_id *id)
 {
 	size_t slot;
 	char *dup;
@@ -143,6 +180,10 @@ ckpt_append(struct ckpt *c, const char *name, int64_t batch)
 		return -1;
 	c->v[c->n].name = dup;
 	c->v[c->n].batch = batch;
+	if (id != NULL)
+		c->v[c->n].id = *id;
+	else
+		memset(&c->v[c->n].id, 0, sizeof(c->v[c->n].id));
 	c->index[slot] = (uint32_t)++c->n;
 	return 0;
 }
@@ -189,6 +230,7 @@ ckpt_max_event_time(const struct ckpt *c)
 void
 ckpt_set_max_event_time(struct ckpt *c, int64_t us)
 {
+	c->need_file |= us != c->max_time;
 	c->max_time = us;
 }
 
@@ -204,6 +246,33 @@ ckpt_is_committed(const struct ckpt *c, const char *name)
 	return c->index[ckpt_slot(c, name)] != 0;
 }
 
+int
+ckpt_file_id(const struct ckpt *c, const char *name, int64_t *batch, struct spool_id *id)
+{
+	uint32_t k = c->index[ckpt_slot(c, name)];
+
+	if (k == 0)
+		return 0;
+	*batch = c->v[k - 1].batch;
+	*id = c->v[k - 1].id;
+	return 1;
+}
+
+void
+ckpt_set_file_id(struct ckpt *c, const char *name, const struct spool_id *id)
+{
+	uint32_t k = c->index[ckpt_slot(c, name)];
+
+	if (k != 0)
+		c->v[k - 1].id = *id;
+}
+
+int
+ckpt_is_beyond(const struct ckpt *c, const char *name)
+{
+	return c->last_name != NULL && strcmp(name, c->last_name) > 0;
+}
+
 /* Forget the names appended after the first n0 (undo of a failed ckpt_add_batch). */
 static void
 ckpt_truncate(struct ckpt *c, size_t n0)
@@ -214,10 +283,11 @@ ckpt_truncate(struct ckpt *c, size_t n0)
 }
 
 int
-ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t nfiles,
-    int64_t max_event_time_us)
+ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files,
+    const struct spool_id *ids, size_t nfiles, int64_t max_event_time_us)
 {
 	size_t n0 = c->n;
+	char *last;
 	int saved;
 
 	if (batch_id <= c->last_batch) {
@@ -229,15 +299,18 @@ ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files, size_t nfil
 			errno = EINVAL;
 			return -1;
 		}
-	if (ckpt_reserve(c, nfiles) < 0)
+	if (ckpt_reserve(c, nfiles) < 0 ||
+	    ckpt_new_last(c, (const char *const *)files, nfiles, &last) < 0)
 		return -1;
 	for (size_t i = 0; i < nfiles; i++)
-		if (ckpt_append(c, files[i], batch_id) < 0) {
+		if (ckpt_append(c, files[i], batch_id, ids != NULL ? &ids[i] : NULL) < 0) {
 			saved = errno;
 			ckpt_truncate(c, n0);
+			free(last);
 			errno = saved;
 			return -1;
 		}
+	ckpt_take_last(c, last);
 	c->last_batch = batch_id;
 	if (max_event_time_us > c->max_time)
 		c->max_time = max_event_time_us;
@@ -251,7 +324,9 @@ ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id)
 		errno = EINVAL;
 		return -1;
 	}
-	return ckpt_append(c, name, batch_id);
+	/* An old batch's name, out of batch order: the journal cannot say it. */
+	c->need_file = 1;
+	return ckpt_append(c, name, batch_id, NULL);
 }
 
 static int
@@ -269,6 +344,7 @@ ckpt_drop_after(struct ckpt *c, int64_t batch_id)
 	}
 	(void)ckpt_compact(c, ckpt_keep_upto, &batch_id);
 	c->last_batch = batch_id;
+	c->need_file = 1;
 	return 0;
 }
 
@@ -289,11 +365,24 @@ size_t
 ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *name), void *arg)
 {
 	struct ckpt_forget_arg f = { still_needed, arg };
+	size_t n = ckpt_compact(c, ckpt_keep_needed, &f);
 
-	return ckpt_compact(c, ckpt_keep_needed, &f);
+	c->need_file |= n > 0;
+	return n;
 }
 
 /* --- the file format ------------------------------------------------------------ */
+
+static int
+ckpt_path(const struct ckpt *c, const char *name, char path[PATH_MAX])
+{
+	if ((size_t)snprintf(path, PATH_MAX, "%s/%s", c->dir, name) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 
 /* CRC-32/IEEE (zlib's), four bits at a time: a 16-entry table is plenty here. */
 static uint32_t
@@ -384,6 +473,20 @@ ckpt_buf_name(struct ckpt *c, const char *name)
 	return 0;
 }
 
+/* "file <batch> <name>", or with the identity "file <batch> <size> <mtime> <dev> <ino> <name>". */
+static int
+ckpt_buf_file(struct ckpt *c, const struct ckpt_entry *e)
+{
+	const struct spool_id *id = &e->id;
+
+	if (ckpt_buf_printf(c, "file %" PRId64 " ", e->batch) < 0)
+		return -1;
+	if (id->ino != 0 && ckpt_buf_printf(c, "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " ",
+	    id->size, id->mtime_ns, id->dev, id->ino) < 0)
+		return -1;
+	return ckpt_buf_name(c, e->name);
+}
+
 static int
 ckpt_format(struct ckpt *c)
 {
@@ -396,30 +499,104 @@ ckpt_format(struct ckpt *c)
 			return -1;
 	} else if (ckpt_buf_printf(c, "max_event_time %" PRId64 "\n", c->max_time) < 0)
 		return -1;
+	if (c->last_name != NULL && (ckpt_buf_printf(c, "last_name ") < 0 ||
+	    ckpt_buf_name(c, c->last_name) < 0))
+		return -1;
 	for (size_t i = 0; i < c->n; i++)
-		if (ckpt_buf_printf(c, "file %" PRId64 " ", c->v[i].batch) < 0 ||
-		    ckpt_buf_name(c, c->v[i].name) < 0)
+		if (ckpt_buf_file(c, &c->v[i]) < 0)
 			return -1;
 	return ckpt_buf_printf(c, "end %zu %08" PRIx32 "\n", c->n, ckpt_crc32(c->buf, c->buflen));
 }
 
-int
-ckpt_save(struct ckpt *c, char *err, size_t errlen)
+/*
+ * One journal record: the batches committed since the last save, as
+ * "batch <last batch> <max event time | none>", their file lines as in the
+ * file, and "end <file lines> <crc32>" over the record's bytes before it.
+ */
+static int
+ckpt_format_record(struct ckpt *c)
 {
-	int saved;
+	size_t k = c->n;
+
+	while (k > 0 && c->v[k - 1].batch > c->saved_batch)	/* the names are in batch order */
+		k--;
+	c->buflen = 0;
+	if (ckpt_buf_printf(c, "batch %" PRId64 " ", c->last_batch) < 0 ||
+	    (c->max_time == EVENT_TIME_NONE ? ckpt_buf_printf(c, "none\n") :
+	    ckpt_buf_printf(c, "%" PRId64 "\n", c->max_time)) < 0)
+		return -1;
+	for (size_t i = k; i < c->n; i++)
+		if (ckpt_buf_file(c, &c->v[i]) < 0)
+			return -1;
+	return ckpt_buf_printf(c, "end %zu %08" PRIx32 "\n", c->n - k,
+	    ckpt_crc32(c->buf, c->buflen));
+}
+
+static int
+ckpt_save_failed(struct ckpt *c, char *err, size_t errlen, const char *what)
+{
+	int saved = errno;
+
+	/* A failed append may have left part of a record: only a whole rewrite is safe now. */
+	c->need_file = 1;
+	snprintf(err, errlen, "%s/%s: cannot write the checkpoint: %s%s", c->dir, CKPT_FILE,
+	    strerror(saved), what);
+	errno = saved;
+	return -1;
+}
+
+int
+ckpt_rewrite(struct ckpt *c, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
 
 	if (c->lockfd < 0) {	/* from ckpt_read: only the lock holder may save */
 		snprintf(err, errlen, "%s/%s: read without the lock, not saving", c->dir, CKPT_FILE);
 		errno = EROFS;
 		return -1;
 	}
-	if (ckpt_format(c) < 0 || durable_write_file(c->dir, CKPT_FILE, c->buf, c->buflen) < 0) {
-		saved = errno;
-		snprintf(err, errlen, "%s/%s: cannot write the checkpoint: %s", c->dir, CKPT_FILE,
-		    strerror(saved));
-		errno = saved;
-		return -1;
-	}
+	if (ckpt_format(c) < 0 || durable_write_file(c->dir, CKPT_FILE, c->buf, c->buflen) < 0)
+		return ckpt_save_failed(c, err, errlen, "");
+	/*
+	 * The file now says everything.  Until the journal is gone its records are
+	 * older than the file's last batch and skipped; after a ckpt_drop_after they
+	 * could be newer, and the reconcile with the database would drop them again.
+	 */
+	if (ckpt_path(c, CKPT_JOURNAL, path) < 0 || (unlink(path) < 0 && errno != ENOENT) ||
+	    durable_sync_dir(c->dir) < 0)
+		return ckpt_save_failed(c, err, errlen, " (removing " CKPT_JOURNAL ")");
+	c->have_file = 1;
+	c->need_file = 0;
+	c->file_bytes = c->buflen;
+	c->journal_bytes = 0;
+	c->saved_batch = c->last_batch;
+	return 0;
+}
+
+/*
+ * The batches since the last save go into the journal, one record, appended
+ * and fdatasync'ed: the cost follows the batch, not the history.  The whole
+ * file is rewritten (and the journal emptied) when the journal has grown as big
+ * as the file, so the bytes written per batch stay bounded on average, and when
+ * the journal cannot say a change (forgotten or dropped names).
+ */
+int
+ckpt_save(struct ckpt *c, char *err, size_t errlen)
+{
+	size_t limit = c->file_bytes > CKPT_JOURNAL_MIN ? c->file_bytes : CKPT_JOURNAL_MIN;
+
+	if (c->lockfd < 0 || !c->have_file || c->need_file)
+		return ckpt_rewrite(c, err, errlen);
+	if (c->last_batch == c->saved_batch)
+		return 0;
+	if (ckpt_format_record(c) < 0)
+		return ckpt_save_failed(c, err, errlen, " (appending to " CKPT_JOURNAL ")");
+	if (c->journal_bytes + c->buflen > limit)
+		return ckpt_rewrite(c, err, errlen);
+	if (durable_append(c->dir, CKPT_JOURNAL, c->buf, c->buflen) < 0)
+		return ckpt_save_failed(c, err, errlen, " (appending to " CKPT_JOURNAL ")");
+	c->journal_bytes += c->buflen;
+	c->saved_batch = c->last_batch;
 	return 0;
 }
 
@@ -544,6 +721,9 @@ ckpt_parse_end(const char *s, const char *e, int64_t *nfiles, uint32_t *crc)
 }
 
 struct ckpt_reader {
+	int		 version;
+	int		 journal;	/* reading the journal: names may pass last_name */
+	int64_t		 min_batch;	/* file lines name batches above this */
 	const char	*p, *end;	/* unread part of the lines before the end line */
 	size_t		 line;		/* number of the line read last (or missing) */
 	const char	*s, *e;		/* that line, without its "\n" */
@@ -586,9 +766,10 @@ ckpt_parse_header(struct ckpt *c, struct ckpt_reader *r)
 	if (ckpt_expect(r, CKPT_MAGIC, &f) < 0)
 		return snprintf(r->why, sizeof(r->why), "expected '%s %d': not an evpipe checkpoint",
 		    CKPT_MAGIC, CKPT_VERSION), -1;
-	if (ckpt_parse_i64(&f, &v) < 0 || v != CKPT_VERSION)
+	if (ckpt_parse_i64(&f, &v) < 0 || v < 1 || v > CKPT_VERSION)
 		return snprintf(r->why, sizeof(r->why), "unsupported version '%.*s' (this evstream "
-		    "reads version %d)", (int)f.len, f.s, CKPT_VERSION), -1;
+		    "reads versions 1 to %d)", (int)f.len, f.s, CKPT_VERSION), -1;
+	r->version = (int)v;
 	if (ckpt_expect(r, "last_batch", &f) < 0 || ckpt_parse_i64(&f, &v) < 0 || v < 0)
 		return snprintf(r->why, sizeof(r->why), "expected 'last_batch <batch id >= 0>'"), -1;
 	c->last_batch = v;
@@ -605,23 +786,73 @@ ckpt_parse_header(struct ckpt *c, struct ckpt_reader *r)
 }
 
 static int
+ckpt_parse_name(struct ckpt_reader *r, const struct ckpt_field *f, char name[CKPT_NAME_MAX + 1])
+{
+	if (ckpt_unescape(f, name) < 0 || !ckpt_name_ok(name))
+		return snprintf(r->why, sizeof(r->why), "'%.*s' is not a percent-escaped file name "
+		    "of 1..%d bytes", (int)f->len, f->s, CKPT_NAME_MAX), -1;
+	return 0;
+}
+
+/* Version 2's "last_name <name>", before the file lines; absent while nothing was committed. */
+static int
+ckpt_parse_last_name(struct ckpt *c, struct ckpt_reader *r)
+{
+	struct ckpt_field f[2];
+	char name[CKPT_NAME_MAX + 1];
+
+	if (ckpt_split(r->s, r->e, f, 2) < 0)
+		return snprintf(r->why, sizeof(r->why), "expected 'last_name <name>'"), -1;
+	if (ckpt_parse_name(r, &f[1], name) < 0)
+		return -1;
+	if ((c->last_name = strdup(name)) == NULL)
+		return snprintf(r->why, sizeof(r->why), "no memory for the last name"), -1;
+	return 0;
+}
+
+/* The identity fields of a version-2 file line: size, mtime, dev, ino (not 0). */
+static int
+ckpt_parse_id(struct ckpt_reader *r, const struct ckpt_field *f, struct spool_id *id)
+{
+	if (ckpt_parse_i64(&f[0], &id->size) < 0 || id->size < 0 ||
+	    ckpt_parse_i64(&f[1], &id->mtime_ns) < 0 || ckpt_parse_i64(&f[2], &id->dev) < 0 ||
+	    ckpt_parse_i64(&f[3], &id->ino) < 0 || id->ino == 0)
+		return snprintf(r->why, sizeof(r->why), "expected '<size> <mtime ns> <dev> <ino>' "
+		    "(ino not 0) before the name"), -1;
+	return 0;
+}
+
+/*
+ * "file <batch id> <name>", and in version 2 also "file <batch id> <size>
+ * <mtime ns> <dev> <ino> <name>" (the identity known).  Version 1 knows no
+ * last_name line: the greatest name listed stands for it.
+ */
+static int
 ckpt_parse_file_line(struct ckpt *c, struct ckpt_reader *r)
 {
-	struct ckpt_field f[3];
-	char name[CKPT_NAME_MAX + 1];
+	struct ckpt_field f[7];
+	struct spool_id id = { 0 };
+	char name[CKPT_NAME_MAX + 1], *last;
+	const char *np = name;
 	int64_t b;
+	int k = r->version >= 2 && ckpt_split(r->s, r->e, f, 7) == 0 ? 7 : 3;
 
-	if (ckpt_split(r->s, r->e, f, 3) < 0 || !ckpt_field_is(&f[0], "file"))
+	if ((k == 3 && ckpt_split(r->s, r->e, f, 3) < 0) || !ckpt_field_is(&f[0], "file"))
 		return snprintf(r->why, sizeof(r->why), "expected 'file <batch id> <name>'"), -1;
-	if (ckpt_parse_i64(&f[1], &b) < 0 || b < 1 || b > c->last_batch)
-		return snprintf(r->why, sizeof(r->why), "batch id '%.*s' is not in 1..last_batch "
-		    "(%" PRId64 ")", (int)f[1].len, f[1].s, c->last_batch), -1;
-	if (ckpt_unescape(&f[2], name) < 0 || !ckpt_name_ok(name))
-		return snprintf(r->why, sizeof(r->why), "'%.*s' is not a percent-escaped file name "
-		    "of 1..%d bytes", (int)f[2].len, f[2].s, CKPT_NAME_MAX), -1;
-	if (ckpt_append(c, name, b) < 0)
+	if (ckpt_parse_i64(&f[1], &b) < 0 || b <= r->min_batch || b > c->last_batch)
+		return snprintf(r->why, sizeof(r->why), "batch id '%.*s' is not in %" PRId64
+		    "..last_batch (%" PRId64 ")", (int)f[1].len, f[1].s, r->min_batch + 1,
+		    c->last_batch), -1;
+	if ((k == 7 && ckpt_parse_id(r, f + 2, &id) < 0) || ckpt_parse_name(r, &f[k - 1], name) < 0)
+		return -1;
+	if (r->version >= 2 && !r->journal &&
+	    (c->last_name == NULL || strcmp(name, c->last_name) > 0))
+		return snprintf(r->why, sizeof(r->why), "'%.*s' sorts after last_name",
+		    (int)f[k - 1].len, f[k - 1].s), -1;
+	if (ckpt_append(c, name, b, &id) < 0 || ckpt_new_last(c, &np, 1, &last) < 0)
 		return snprintf(r->why, sizeof(r->why), errno == EEXIST ? "'%.*s' is listed twice" :
-		    "no memory for '%.*s'", (int)f[2].len, f[2].s), -1;
+		    "no memory for '%.*s'", (int)f[k - 1].len, f[k - 1].s), -1;
+	ckpt_take_last(c, last);
 	return 0;
 }
 
@@ -634,6 +865,12 @@ ckpt_parse_body(struct ckpt *c, struct ckpt_reader *r, int64_t nfiles)
 	if (ckpt_parse_header(c, r) < 0)
 		return -1;
 	while (ckpt_next_line(r) == 0) {
+		if (r->version >= 2 && seen == 0 && c->last_name == NULL &&
+		    (size_t)(r->e - r->s) > 10 && memcmp(r->s, "last_name ", 10) == 0) {
+			if (ckpt_parse_last_name(c, r) < 0)
+				return -1;
+			continue;
+		}
 		if (ckpt_parse_file_line(c, r) < 0)
 			return -1;
 		seen++;
@@ -676,16 +913,86 @@ ckpt_parse(struct ckpt *c, const char *buf, size_t len, struct ckpt_reader *r)
 	r->p = buf;
 	r->end = buf + endoff;
 	r->line = 0;
+	/* An older version is rewritten at the next save: the journal extends version 2. */
+	c->need_file = r->version < CKPT_VERSION;
 	return ckpt_parse_body(c, r, nfiles);
 }
 
+/* The journal record in [r->p, r->end) (its end line excluded): header, then file lines. */
 static int
-ckpt_path(const struct ckpt *c, const char *name, char path[PATH_MAX])
+ckpt_parse_record(struct ckpt *c, struct ckpt_reader *r, int64_t nfiles, int64_t base_last)
 {
-	if ((size_t)snprintf(path, PATH_MAX, "%s/%s", c->dir, name) >= PATH_MAX) {
-		errno = ENAMETOOLONG;
-		return -1;
+	struct ckpt_field h[3];
+	int64_t b, t = EVENT_TIME_NONE, seen = 0;
+
+	if (ckpt_next_line(r) < 0 || ckpt_split(r->s, r->e, h, 3) < 0 ||
+	    !ckpt_field_is(&h[0], "batch") || ckpt_parse_i64(&h[1], &b) < 0 ||
+	    (!ckpt_field_is(&h[2], "none") && (ckpt_parse_i64(&h[2], &t) < 0 ||
+	    t == EVENT_TIME_NONE)))
+		return snprintf(r->why, sizeof(r->why), "expected 'batch <batch id> <max event "
+		    "time> | none'"), -1;
+	if (b <= base_last)	/* written before the file was: the file holds it */
+		return 0;
+	if (b <= c->last_batch)
+		return snprintf(r->why, sizeof(r->why), "batch %" PRId64 " does not follow batch %"
+		    PRId64, b, c->last_batch), -1;
+	r->min_batch = c->last_batch;
+	c->last_batch = b;
+	c->max_time = t;
+	for (; ckpt_next_line(r) == 0; seen++)
+		if (ckpt_parse_file_line(c, r) < 0)
+			return -1;
+	if (seen != nfiles)
+		return snprintf(r->why, sizeof(r->why), "the end line counts %" PRId64 " file lines, "
+		    "there are %" PRId64, nfiles, seen), -1;
+	return 0;
+}
+
+/*
+ * The journal after the file: records in order, each checked by its crc.  The
+ * last record may be torn by a crash during its append (cut short, or blocks
+ * of zeros): it is taken as not written, as the database's batch log then
+ * says what it held, and the next save rewrites the file.  A bad record
+ * before the last one is damage, and refused like a damaged file.
+ */
+static int
+ckpt_parse_journal(struct ckpt *c, const char *buf, size_t len, struct ckpt_reader *r)
+{
+	const int64_t base_last = c->last_batch;
+	size_t off = 0, start, endoff, nlines, l0;
+	const char *nl;
+	int64_t nfiles;
+	uint32_t crc;
+
+	r->journal = 1;
+	r->version = CKPT_VERSION;
+	while (off < len) {
+		start = off;
+		l0 = r->line;
+		endoff = SIZE_MAX;
+		for (nlines = 0; endoff == SIZE_MAX; off = (size_t)(nl - buf) + 1) {
+			if ((nl = memchr(buf + off, '\n', len - off)) == NULL)
+				break;
+			nlines++;
+			if (len - off > 4 && memcmp(buf + off, "end ", 4) == 0)
+				endoff = off;
+		}
+		if (endoff == SIZE_MAX || ckpt_parse_end(buf + endoff, buf + off - 1, &nfiles, &crc) < 0 ||
+		    crc != ckpt_crc32(buf + start, endoff - start)) {
+			if (endoff == SIZE_MAX || off == len)
+				break;	/* the last record, torn */
+			r->line += nlines;
+			return snprintf(r->why, sizeof(r->why), "a record ending here is damaged "
+			    "(checksum or end line), and records follow it"), -1;
+		}
+		r->p = buf + start;
+		r->end = buf + endoff;
+		if (ckpt_parse_record(c, r, nfiles, base_last) < 0)
+			return -1;
+		r->line = l0 + nlines;
+		c->journal_bytes = off;
 	}
+	c->need_file |= c->journal_bytes != len;
 	return 0;
 }
 
@@ -721,17 +1028,20 @@ ckpt_read_all(int fd, char **bufp, size_t *lenp)
 	return 0;
 }
 
-/* A missing file is a fresh start; anything unreadable or doubtful is an error. */
+typedef int (*ckpt_parse_fn)(struct ckpt *, const char *, size_t, struct ckpt_reader *);
+
+/* Read and parse DIR/name; 0 if it is missing, -1 with err if unreadable or doubtful. */
 static int
-ckpt_load(struct ckpt *c, char *err, size_t errlen)
+ckpt_load_one(struct ckpt *c, const char *name, ckpt_parse_fn parse, size_t *bytes, char *err,
+    size_t errlen)
 {
 	char path[PATH_MAX], *buf;
 	struct ckpt_reader r;
 	size_t len;
 	int fd, rc, saved;
 
-	if (ckpt_path(c, CKPT_FILE, path) < 0)
-		return snprintf(err, errlen, "%s/%s: path too long", c->dir, CKPT_FILE), -1;
+	if (ckpt_path(c, name, path) < 0)
+		return snprintf(err, errlen, "%s/%s: path too long", c->dir, name), -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -744,13 +1054,30 @@ ckpt_load(struct ckpt *c, char *err, size_t errlen)
 		return snprintf(err, errlen, "%s: cannot read: %s", path, strerror(saved)),
 		    errno = saved, -1;
 	memset(&r, 0, sizeof(r));
-	rc = ckpt_parse(c, buf, len, &r);
+	*bytes = len;
+	rc = parse(c, buf, len, &r);
 	free(buf);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: line %zu: %s", path, r.line, r.why);
 		errno = EBADMSG;
 	}
-	return rc;
+	return rc < 0 ? -1 : 1;
+}
+
+/* The file, then the journal's later batches.  Missing both is a fresh start. */
+static int
+ckpt_load(struct ckpt *c, char *err, size_t errlen)
+{
+	size_t jbytes;
+	int rc = ckpt_load_one(c, CKPT_FILE, ckpt_parse, &c->file_bytes, err, errlen);
+
+	if (rc < 0)
+		return -1;
+	c->have_file = rc > 0;
+	if (ckpt_load_one(c, CKPT_JOURNAL, ckpt_parse_journal, &jbytes, err, errlen) < 0)
+		return -1;
+	c->saved_batch = c->last_batch;
+	return 0;
 }
 
 /* --- the directory and its lock ------------------------------------------------- */
@@ -920,6 +1247,7 @@ ckpt_close(struct ckpt *c)
 	free(c->v);
 	free(c->index);
 	free(c->buf);
+	free(c->last_name);
 	free(c->dir);
 	/* Closing the only descriptor of the open file description drops the flock. */
 	if (c->lockfd >= 0)

@@ -38,6 +38,7 @@ struct csvin {
 	struct csvin_buf row;		/* its schema fields, each NUL-terminated */
 	size_t		 max_record;
 	int		 fast_path;
+	struct stat	 read_st;	/* the last file read, at its end; st_size = bytes read */
 
 	/* One file. */
 	const char	*name;
@@ -708,9 +709,15 @@ csvin_open(struct csvin *r, int dirfd, const char *name)
 	return fd;
 }
 
+/*
+ * The identity is taken at end of file, from the descriptor read (never the
+ * name again, which a rename may have given to another file meanwhile), with
+ * the bytes read as its size: anything added after that makes it differ.
+ */
 static int
 csvin_pump(struct csvin *r, int fd)
 {
+	off_t total = 0;
 	ssize_t n;
 	int e;
 
@@ -722,10 +729,17 @@ csvin_pump(struct csvin *r, int fd)
 			    (long long)r->line, strerror(e));
 		}
 		if (n == 0)
-			return 0;
+			break;
+		total += n;
 		if (csvin_chunk(r, r->rd, (size_t)n) != 0)
 			return -1;
 	}
+	if (fstat(fd, &r->read_st) != 0) {
+		e = errno;
+		return csvin_fail(r, CSVIN_IO, e, "fstat: %s", strerror(e));
+	}
+	r->read_st.st_size = total;
+	return 0;
 }
 
 static void
@@ -794,6 +808,12 @@ csvin_read(struct csvin *r, int dirfd, const char *name, csvin_row_fn fn, void *
 		(void)close(fd);	/* read-only: a close error loses nothing */
 	}
 	return csvin_finish(r);
+}
+
+const struct stat *
+csvin_read_stat(const struct csvin *r)
+{
+	return &r->read_st;
 }
 
 enum csvin_status

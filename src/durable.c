@@ -143,6 +143,35 @@ durable_create_file(const char *dir, const char *name, const void *buf, size_t l
 	return durable_publish_path(dir, name, buf, len, 0);
 }
 
+int
+durable_append(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char path[PATH_MAX];
+	int fd, created = 1, rc, saved;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* Opened per call: a permission taken away is noticed at the next record. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0 && errno == EEXIST) {
+		created = 0;
+		fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -1;
+	rc = durable_write_all(fd, buf, len) == 0 && fdatasync(fd) == 0 ? 0 : -1;
+	saved = errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -1, saved = errno;
+	/* A new file's directory entry must survive a crash as well as its bytes. */
+	if (rc == 0 && created && durable_sync_dir(dir) < 0)
+		rc = -1, saved = errno;
+	errno = saved;
+	return rc;
+}
+
 static int
 durable_is_stale_tmp(const char *name, const char *prefix)
 {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,9 @@
 #include "validate.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG
+#define EVSTREAM_VERIFY_PER_TRIGGER 128	/* committed files re-examined per trigger */
+#define EVSTREAM_SETTLED 0.1	/* seconds: a spool ctime older than this is not moving */
+#define EVSTREAM_RELIST_SECONDS 600	/* a watched spool is still listed whole this often */
 
 enum clean_source { CLEAN_OFF, CLEAN_DELETE, CLEAN_ARCHIVE };
 
@@ -114,6 +118,10 @@ struct evstream {
 	int			 spool_gone;	/* spool_dir cannot be opened (said once) */
 	struct spool_list	 list;
 	struct spool_list	 odd;		/* spool names that are not regular files */
+	int			 watch;		/* inotify on the spool, -1 if none */
+	struct spool_delta	 delta;		/* what the watch saw since the last trigger */
+	size_t			 list_from;	/* list.names before this are committed */
+	double			 relist_at;	/* when to list the whole spool again (monotonic) */
 	struct batch		 b;
 	int			 db_down;	/* an outage is in progress (logged once) */
 	char			 last_state[8];	/* its SQLSTATE: a new cause is logged too */
@@ -122,6 +130,9 @@ struct evstream {
 	size_t			 pending;	/* spool files left for later batches */
 	size_t			 backlog_prev;	/* pending after the trigger before */
 	int			 backlog_grew;	/* triggers in a row it grew */
+	size_t			 verify_at;	/* the next listed name evstream_verify_some looks at */
+	struct stat		 scan_st;	/* the spool directory when it was last listed */
+	int			 scan_settled;	/* and its ctime was older than the listing */
 	int64_t			 written_total;	/* rows written since start */
 	struct metrics		 metrics;	/* counters since start, for the textfile */
 	char			 metrics_path[PATH_MAX];	/* "" = metrics_file off */
@@ -322,7 +333,7 @@ evstream_take_db_batch(void *arg, int64_t id, char *const *files, size_t n, int6
 	for (size_t i = 0; i < n; i++)
 		if (!ckpt_is_committed(s->ckpt, files[i]))
 			fresh[k++] = files[i];
-	if (ckpt_add_batch(s->ckpt, id, fresh, k, max_us) < 0)
+	if (ckpt_add_batch(s->ckpt, id, fresh, NULL, k, max_us) < 0)
 		fatal("checkpoint: taking batch %lld from evstream_batches", (long long)id);
 	free(fresh);
 	return 0;
@@ -385,12 +396,49 @@ evstream_save_ckpt(struct evstream *s)
 		log_info("checkpoint %s written again; advancing", s->cfg.checkpoint_dir);
 }
 
+static void evstream_quarantine(struct evstream *s, const char *name, const char *why);
+
+/*
+ * Is the committed file `name` still the file that was read?  A name can be
+ * given another file (a rename over it) or a file can grow after it was
+ * read; its new content was never loaded, and skipping or cleaning it would
+ * lose it without a word.  Such a file goes to quarantine/ with the reason.
+ * An identity the checkpoint does not know (an older checkpoint, or batches
+ * taken from the database) is taken as it is now.  0: the same file (or not
+ * committed); 1: changed, quarantined; -1: it cannot be examined (gone).
+ */
+static int
+evstream_verify(struct evstream *s, const char *name)
+{
+	struct spool_id was, now;
+	int64_t batch;
+	char why[256];
+
+	if (!ckpt_file_id(s->ckpt, name, &batch, &was))
+		return 0;
+	if (spool_id_of(s->spool_fd, name, &now) < 0)
+		return -1;
+	if (was.ino == 0) {
+		ckpt_set_file_id(s->ckpt, name, &now);
+		return 0;
+	}
+	if (spool_id_same(&was, &now))
+		return 0;
+	snprintf(why, sizeof(why), "changed after batch %lld committed it (%s; %lld bytes read, "
+	    "%lld now): what it holds now was not loaded; to load it, give it a new name",
+	    (long long)batch, was.ino != now.ino || was.dev != now.dev ? "another file under "
+	    "the same name" : "written to since", (long long)was.size, (long long)now.size);
+	evstream_quarantine(s, name, why);
+	return 1;
+}
+
+/* clean_source, for a committed file that is still the one read (never unread data). */
 static void
 evstream_clean(struct evstream *s, const char *name)
 {
 	int rc;
 
-	if (s->cfg.clean_source == CLEAN_OFF)
+	if (s->cfg.clean_source == CLEAN_OFF || evstream_verify(s, name) != 0)
 		return;
 	rc = s->cfg.clean_source == CLEAN_DELETE ? spool_remove(s->spool_fd, name) :
 	    spool_move(s->spool_fd, name, "archive");
@@ -398,6 +446,21 @@ evstream_clean(struct evstream *s, const char *name)
 	if (rc < 0 && errno != ENOENT)
 		log_warn("clean_source: %s/%s stays in the spool (already committed, it will not "
 		    "be read again)", s->cfg.spool_dir, name);
+}
+
+/*
+ * With clean_source = off, committed files stay in the spool for good: look at
+ * a bounded number of them per trigger, in turn, so a change is noticed
+ * without a stat of every committed file on every trigger.
+ */
+static void
+evstream_verify_some(struct evstream *s)
+{
+	for (size_t k = 0; k < EVSTREAM_VERIFY_PER_TRIGGER && k < s->list.n; k++) {
+		if (s->verify_at >= s->list.n)
+			s->verify_at = 0;
+		(void)evstream_verify(s, s->list.names[s->verify_at++]);
+	}
 }
 
 /* A warning about one spool file; in the journal it carries FILE=<name>. */
@@ -543,6 +606,9 @@ evstream_warn_future(const struct evstream *s)
 static void
 evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 {
+	/* The names before list_from are committed: a backlog costs its own length. */
+	const struct spool_list after = { s->list.names + s->list_from, s->list.n - s->list_from,
+	    0 };
 	struct metrics_now now = { 0 };
 	struct spool_pending p;
 	struct sink_stats st;
@@ -558,7 +624,7 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	sink_get_stats(s->sink, &st);
 	now.copy_bytes = st.copy_bytes;
 	now.reconnects = st.connects > 1 ? st.connects - 1 : 0;
-	if (spool_pending(s->spool_fd, &s->list, evstream_committed, s->ckpt, 0, &p) == 0 &&
+	if (spool_pending(s->spool_fd, &after, evstream_committed, s->ckpt, 0, &p) == 0 &&
 	    p.n > 0) {
 		now.files_pending = p.n;
 		now.lag_seconds = wall - (double)p.oldest_mtime_us / 1e6;
@@ -663,7 +729,8 @@ evstream_commit(struct evstream *s, double t0)
 	}
 	evstream_db_ok(s);
 	evstream_failpoint("after_commit");
-	if (ckpt_add_batch(s->ckpt, s->b.id, s->b.files, s->b.nfiles, s->b.max_time_us) < 0)
+	if (ckpt_add_batch(s->ckpt, s->b.id, s->b.files, s->b.ids, s->b.nfiles,
+	    s->b.max_time_us) < 0)
 		fatal("checkpoint: recording batch %lld", (long long)s->b.id);
 	evstream_save_ckpt(s);
 	evstream_failpoint("after_checkpoint");
@@ -819,21 +886,48 @@ evstream_quarantine(struct evstream *s, const char *name, const char *why)
 }
 
 /*
+ * A name the checkpoint does not list, but which sorts before the last name
+ * committed, may have been committed and then forgotten (it left the spool and
+ * came back): evstream_batches knows.  Such a file is quarantined, never
+ * loaded twice nor deleted unread.  0: not committed, read it; 1: quarantined;
+ * -1: the database did not answer (the caller stops filling for this trigger).
+ */
+static int
+evstream_check_ledger(struct evstream *s, const char *name)
+{
+	char why[256];
+	int64_t batch;
+
+	if (ckpt_is_beyond(s->ckpt, name))
+		return 0;
+	if (sink_file_batch(s->sink, name, &batch) < 0) {
+		evstream_outage(s, "checking a file name against evstream_batches");
+		return -1;
+	}
+	if (batch == 0)
+		return 0;
+	snprintf(why, sizeof(why), "batch %lld committed a file of this name already, and it is "
+	    "back in the spool: not loaded again; to load it, give it a new name", (long long)batch);
+	evstream_quarantine(s, name, why);
+	return 1;
+}
+
+/*
  * Entries with a spool name that are not regular files (a symlink, a FIFO, a
  * directory...) are never read: csvin would refuse them anyway, and a FIFO
  * could block a reader.  Quarantined, so each is said once.
  */
 static void
-evstream_quarantine_odd(struct evstream *s)
+evstream_quarantine_odd(struct evstream *s, const struct spool_list *odd)
 {
 	char why[128];
 	const char *kind;
 
-	for (size_t i = 0; i < s->odd.n; i++) {
-		if ((kind = spool_entry_kind(s->spool_fd, s->odd.names[i])) == NULL)
+	for (size_t i = 0; i < odd->n; i++) {
+		if ((kind = spool_entry_kind(s->spool_fd, odd->names[i])) == NULL)
 			continue;	/* gone, or a regular file by now: the next scan sees it */
 		snprintf(why, sizeof(why), "is %s, not a regular file; never read", kind);
-		evstream_quarantine(s, s->odd.names[i], why);
+		evstream_quarantine(s, odd->names[i], why);
 	}
 }
 
@@ -845,13 +939,23 @@ evstream_fill(struct evstream *s)
 	    SIZE_MAX;
 	char err[512];
 
-	for (i = 0; i < s->list.n && s->b.nfiles < limit; i++) {
+	/* The committed names at the front are passed once, not at every trigger. */
+	while (s->list_from < s->list.n && ckpt_is_committed(s->ckpt, s->list.names[s->list_from]))
+		evstream_clean(s, s->list.names[s->list_from++]);
+	for (i = s->list_from; i < s->list.n && s->b.nfiles < limit; i++) {
 		const char *name = s->list.names[i];
 		s->pending = s->list.n - i;
 		notify_watchdog(&s->notify);	/* a long backfill is not a hang */
 		if (ckpt_is_committed(s->ckpt, name)) {
 			evstream_clean(s, name);	/* committed before a crash, not yet cleaned */
 			continue;
+		}
+		switch (evstream_check_ledger(s, name)) {
+		case 1:
+			continue;
+		case -1:
+			s->pending = s->list.n - i;
+			return s->b.nfiles;
 		}
 		if (!sink_name_storable(name)) {
 			/* A restart knows committed files by the names the database holds. */
@@ -905,15 +1009,106 @@ evstream_watch_backlog(struct evstream *s)
 }
 
 /*
- * One trigger: list the spool, take up to max_files_per_trigger new files, and
- * commit them as one batch.  Returns the number of files committed, 0 when there
- * was nothing new (no database call), -1 when a signal interrupted the commit.
+ * An idle trigger must not cost a listing of every file ever committed (with
+ * clean_source = off they all stay): the directory's ctime changes with every
+ * entry added, renamed or removed, so while it is the one seen at the last
+ * listing, and that listing left nothing waiting, there is nothing new.  A
+ * ctime younger than EVSTREAM_SETTLED at the listing is not trusted: a file
+ * added later in the same timestamp tick (the kernel's coarse clock, a few
+ * milliseconds) would leave it equal.
+ */
+static int
+evstream_spool_unchanged(struct evstream *s)
+{
+	struct stat st;
+
+	if (fstat(s->spool_fd, &st) < 0 || !s->scan_settled || s->pending != 0)
+		return 0;
+	return st.st_dev == s->scan_st.st_dev && st.st_ino == s->scan_st.st_ino &&
+	    st.st_ctim.tv_sec == s->scan_st.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == s->scan_st.st_ctim.tv_nsec;
+}
+
+/* Remember the directory as it is before it is listed (see evstream_spool_unchanged). */
+static void
+evstream_note_scan(struct evstream *s)
+{
+	s->scan_settled = fstat(s->spool_fd, &s->scan_st) == 0 &&
+	    (double)s->scan_st.st_ctim.tv_sec + (double)s->scan_st.st_ctim.tv_nsec / 1e9 <
+	    evstream_wallclock() - EVSTREAM_SETTLED;
+}
+
+/* Names that left the spool can never be seen again: the checkpoint forgets them. */
+static void
+evstream_forget_gone(struct evstream *s)
+{
+	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
+		evstream_save_ckpt(s);
+}
+
+/* List the whole spool, watching it from just before.  1, or -1 if it cannot be listed. */
+static int
+evstream_relist(struct evstream *s)
+{
+	if (s->watch >= 0)
+		(void)close(s->watch);	/* inotify: nothing to lose */
+	s->watch = spool_watch_open(s->spool_fd);
+	s->relist_at = evstream_now() + EVSTREAM_RELIST_SECONDS;
+	evstream_note_scan(s);
+	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
+		s->scan_settled = 0;
+		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
+		return -1;
+	}
+	s->list_from = 0;
+	evstream_quarantine_odd(s, &s->odd);
+	s->scan_settled &= s->odd.n == 0;	/* one that could not be moved is tried again */
+	evstream_forget_gone(s);
+	return 1;
+}
+
+/*
+ * Bring the listing up to date.  Watched (inotify), only the names that came
+ * or went since the last trigger are looked at, so neither a batch nor an
+ * idle trigger costs a listing of every file ever committed; the whole spool
+ * is listed again when the watch lost track, and every EVSTREAM_RELIST_SECONDS
+ * anyway.  Not watched, the spool is listed unless its ctime says nothing
+ * changed.  1: look for new files; 0: nothing changed and nothing waits; -1:
+ * the spool cannot be listed.
+ */
+static int
+evstream_refresh(struct evstream *s)
+{
+	struct spool_delta *d = &s->delta;
+
+	if (s->watch < 0 || evstream_now() >= s->relist_at)
+		return s->watch < 0 && evstream_spool_unchanged(s) ? 0 : evstream_relist(s);
+	if (spool_watch_read(s->watch, s->spool_fd, d) != 0)
+		return evstream_relist(s);
+	/* A committed file written to is looked at now, not when its turn comes. */
+	for (size_t i = 0; i < d->written.n; i++)
+		(void)evstream_verify(s, d->written.names[i]);
+	if (d->added.n == 0 && d->gone.n == 0 && d->odd.n == 0 && s->pending == 0)
+		return 0;
+	if (spool_list_apply(&s->list, d, &s->list_from) < 0)
+		return evstream_relist(s);
+	evstream_quarantine_odd(s, &d->odd);
+	if (d->gone.n > 0)
+		evstream_forget_gone(s);
+	return 1;
+}
+
+/*
+ * One trigger: bring the listing up to date, take up to max_files_per_trigger
+ * new files, and commit them as one batch.  Returns the number of files
+ * committed, 0 when there was nothing new (no database call), -1 when a signal
+ * interrupted the commit.
  */
 static int
 evstream_step(struct evstream *s)
 {
 	double t0 = evstream_now();
-	int rc = 0;	/* 1 after another evstream took the batch: fill it again */
+	int f, rc = 0;	/* rc 1: another evstream took the batch, fill it again */
 
 	notify_watchdog(&s->notify);
 	/*
@@ -921,16 +1116,15 @@ evstream_step(struct evstream *s)
 	 * spool.old; mkdir spool` the old descriptor would list the old directory
 	 * forever, in silence.  While the path names no directory nothing is read.
 	 */
-	if (spool_follow_logged(s->cfg.spool_dir, &s->spool_fd, &s->spool_gone) < 0)
+	if ((f = spool_follow_logged(s->cfg.spool_dir, &s->spool_fd, &s->spool_gone)) < 0)
 		return 0;
-	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
-		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
+	if (f == SPOOL_REPLACED)
+		s->relist_at = 0;	/* the watch and the listing were of the old one */
+	rc = evstream_refresh(s);
+	evstream_verify_some(s);
+	if (rc <= 0)
 		return 0;
-	}
-	evstream_quarantine_odd(s);
-	/* Compaction: a name no longer in the spool can never be seen again. */
-	if (ckpt_forget(s->ckpt, evstream_in_listing, &s->list) > 0)
-		evstream_save_ckpt(s);
+	rc = 0;
 	do {	/* again while another evstream takes the batch first */
 		batch_reset(&s->b);
 		s->b.id = ckpt_last_batch(s->ckpt) + 1;
@@ -1034,6 +1228,7 @@ evstream_open(struct evstream *s)
 
 	log_open("evstream", (enum log_level)s->cfg.log_level);
 	notify_open(&s->notify);
+	s->watch = -1;
 	s->spool_fd = open(s->cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->spool_fd < 0) {
 		log_err("bad configuration: spool_dir=%s", s->cfg.spool_dir);
@@ -1069,6 +1264,9 @@ evstream_close(struct evstream *s)
 	batch_free(&s->b);
 	spool_list_free(&s->list);
 	spool_list_free(&s->odd);
+	spool_delta_free(&s->delta);
+	if (s->watch >= 0)
+		(void)close(s->watch);	/* inotify: nothing to lose */
 	dedupe_free(s->dd);
 	csvin_free(s->csv);
 	sink_free(s->sink);

@@ -65,10 +65,13 @@ static const struct { const char *key, *value; } sink_tcp_defaults[] = {
 #define SINK_EVENT_ROW_MAX (SINK_FORMAT_BIN_HEADER_LEN + 2 + SINK_EVENT_NFIELDS * 4 + 16 + 4 + \
 	8 + 4 + SINK_FORMAT_NUMERIC_MAX + 8 + 2)
 
+#define SINK_REJECT_COLS "batch_id, file, line_no, reason, raw_line"
+
 /* Every statement, with {s} for the quoted schema; expanded once, on first connect. */
 enum sink_sql {
 	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
-	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
+	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_REJECT_STAGE_CREATE, SQL_COPY_REJECT_STAGE,
+	SQL_REJECT_STAGE_MERGE, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
 	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_RECENT_LATE,
 	SQL_CLAIM_FILES, SQL_FILE_OWNERS, SQL_CLAIM_LISTED, SQL_N
 };
@@ -88,8 +91,15 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "(FORMAT binary)",
 	[SQL_STAGE_MERGE] = "INSERT INTO {s}.events (" SINK_EVENT_COLS ") SELECT " SINK_EVENT_COLS
 	    " FROM pg_temp.evstream_stage ON CONFLICT (event_id) DO NOTHING",
-	[SQL_COPY_REJECTS] = "COPY {s}.event_rejects (batch_id, file, line_no, reason, raw_line) "
+	[SQL_COPY_REJECTS] = "COPY {s}.event_rejects (" SINK_REJECT_COLS ") FROM STDIN",
+	[SQL_REJECT_STAGE_CREATE] = "CREATE TEMP TABLE IF NOT EXISTS evstream_reject_stage "
+	    "(batch_id int8, file text, line_no int8, reason text, raw_line text) "
+	    "ON COMMIT DELETE ROWS",
+	[SQL_COPY_REJECT_STAGE] = "COPY pg_temp.evstream_reject_stage (" SINK_REJECT_COLS ") "
 	    "FROM STDIN",
+	[SQL_REJECT_STAGE_MERGE] = "INSERT INTO {s}.event_rejects (" SINK_REJECT_COLS ") SELECT "
+	    SINK_REJECT_COLS " FROM pg_temp.evstream_reject_stage ON CONFLICT (file, line_no) "
+	    "DO NOTHING",
 	[SQL_BATCH_INSERT] = "INSERT INTO {s}.evstream_batches (batch_id, files, rows_read, valid, "
 	    "late, duplicates, rejected, written, max_event_time, watermark) "
 	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -1253,23 +1263,33 @@ sink_claim_files(struct sink *s, const char *id, const char *files, size_t nfile
 }
 
 /*
- * Some events are stored already (a partly replayed batch, or a duplicate the
- * in-memory set could not see): load them beside the table and let the primary
- * key pick the new ones.  Only this rare path pays for the second copy.
+ * One table's rows of the batch: COPYed straight in, or, when the table holds
+ * some of them already (a partly replayed batch, a duplicate the in-memory set
+ * could not see), loaded beside the table so its unique key picks the new
+ * ones.  Only that rare path pays for the second copy.
  */
+struct sink_load {
+	const char	*table;		/* for messages */
+	const char	*copy_what;	/* "COPY table", for the COPY's messages */
+	const char	*savepoint;	/* "SAVEPOINT x" */
+	const char	*rollback;	/* "ROLLBACK TO SAVEPOINT x" */
+	enum sink_sql	 copy, stage_create, copy_stage, merge;
+	sink_row_fn	 row;
+	size_t		 n;
+};
+
 static int
-sink_merge_events(struct sink *s, const struct batch *b, int64_t *written)
+sink_merge(struct sink *s, const struct sink_load *l, const struct batch *b, int64_t *written)
 {
 	PGresult *res;
 	int64_t staged;
 
-	log_info("batch %lld: some events are already stored; inserting only the new ones",
-	    (long long)b->id);
-	if (sink_cmd(s, "ROLLBACK TO SAVEPOINT", "ROLLBACK TO SAVEPOINT evstream_events") < 0 ||
-	    sink_cmd(s, "CREATE TEMP TABLE", s->sql[SQL_STAGE_CREATE]) < 0 ||
-	    sink_copy(s, "COPY stage", s->sql[SQL_COPY_STAGE], b, b->nev, sink_row_event,
-	    &staged) < 0 ||
-	    (res = sink_run(s, "INSERT events", s->sql[SQL_STAGE_MERGE], 0, NULL, 0)) == NULL)
+	log_info("batch %lld: some %s are already stored; inserting only the new ones",
+	    (long long)b->id, l->table);
+	if (sink_cmd(s, "ROLLBACK TO SAVEPOINT", l->rollback) < 0 ||
+	    sink_cmd(s, "CREATE TEMP TABLE", s->sql[l->stage_create]) < 0 ||
+	    sink_copy(s, "COPY stage", s->sql[l->copy_stage], b, l->n, l->row, &staged) < 0 ||
+	    (res = sink_run(s, "INSERT ... ON CONFLICT", s->sql[l->merge], 0, NULL, 0)) == NULL)
 		return -1;
 	*written = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
@@ -1278,30 +1298,40 @@ sink_merge_events(struct sink *s, const struct batch *b, int64_t *written)
 }
 
 static int
-sink_write_events(struct sink *s, const struct batch *b, int64_t *written)
+sink_load_rows(struct sink *s, const struct sink_load *l, const struct batch *b, int64_t *written)
 {
 	*written = 0;
-	if (b->nev == 0)
+	if (l->n == 0)
 		return 0;
-	if (sink_cmd(s, "SAVEPOINT", "SAVEPOINT evstream_events") < 0)
+	if (sink_cmd(s, "SAVEPOINT", l->savepoint) < 0)
 		return -1;
-	if (sink_copy(s, "COPY events", s->sql[SQL_COPY_EVENTS], b, b->nev, sink_row_event,
-	    written) == 0)
+	if (sink_copy(s, l->copy_what, s->sql[l->copy], b, l->n, l->row, written) == 0)
 		return 0;
 	if (strcmp(s->sqlstate, "23505") != 0 || !sink_connected(s))
 		return -1;
-	return sink_merge_events(s, b, written);
+	return sink_merge(s, l, b, written);
 }
 
 static int
+sink_write_events(struct sink *s, const struct batch *b, int64_t *written)
+{
+	const struct sink_load l = { "events", "COPY events", "SAVEPOINT evstream_events",
+	    "ROLLBACK TO SAVEPOINT evstream_events", SQL_COPY_EVENTS, SQL_STAGE_CREATE,
+	    SQL_COPY_STAGE, SQL_STAGE_MERGE, sink_row_event, b->nev };
+
+	return sink_load_rows(s, &l, b, written);
+}
+
+/* Rejects are idempotent like events: (file, line_no) is unique. */
+static int
 sink_write_rejects(struct sink *s, const struct batch *b)
 {
+	const struct sink_load l = { "event_rejects", "COPY event_rejects", "SAVEPOINT evstream_rejects",
+	    "ROLLBACK TO SAVEPOINT evstream_rejects", SQL_COPY_REJECTS, SQL_REJECT_STAGE_CREATE,
+	    SQL_COPY_REJECT_STAGE, SQL_REJECT_STAGE_MERGE, sink_row_reject, b->nrej };
 	int64_t rows;
 
-	if (b->nrej == 0)
-		return 0;
-	return sink_copy(s, "COPY event_rejects", s->sql[SQL_COPY_REJECTS], b, b->nrej,
-	    sink_row_reject, &rows);
+	return sink_load_rows(s, &l, b, &rows);
 }
 
 /* files as a text[] literal, in s->buf (free between COPYs). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,6 +224,300 @@ spool_follow_logged(const char *path, int *dirfd, int *gone)
 	else if (*gone)
 		log_info("spool_dir %s is back; using it again", path);
 	*gone = 0;
+	return rc;
+}
+
+/* --- what changed since the last listing (inotify) ---------------------------------- */
+
+#define SPOOL_WATCH_WRITTEN (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB)
+#define SPOOL_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | \
+	SPOOL_WATCH_WRITTEN | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+#define SPOOL_WATCH_LOST (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)
+
+int
+spool_watch_open(int dirfd)
+{
+	char path[64];
+	int wfd, saved;
+
+	/* The directory the descriptor is, wherever its path now leads. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	if ((wfd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		return -1;
+	if (inotify_add_watch(wfd, path, SPOOL_WATCH_MASK) < 0) {
+		saved = errno;
+		(void)close(wfd);	/* never watched anything: nothing to lose */
+		errno = saved;
+		return -1;
+	}
+	return wfd;
+}
+
+/* One name's change, in the order the kernel queued it. */
+struct spool_change {
+	char	*name;
+	size_t	 seq;
+	int	 here;		/* appeared (1) or left (0) */
+};
+
+struct spool_changes {
+	struct spool_change *v;
+	size_t	 n, cap;
+	struct spool_list written;	/* unsorted, with repeats */
+};
+
+static int
+spool_change_add(struct spool_changes *c, const char *name, int here)
+{
+	struct spool_change *v;
+	size_t cap;
+
+	if (c->n == c->cap) {
+		cap = c->cap ? c->cap * 2 : 64;
+		if ((v = realloc(c->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		c->v = v;
+		c->cap = cap;
+	}
+	if ((c->v[c->n].name = strdup(name)) == NULL)
+		return -1;
+	c->v[c->n].seq = c->n;
+	c->v[c->n++].here = here;
+	return 0;
+}
+
+static void
+spool_changes_free(struct spool_changes *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].name);
+	free(c->v);
+	spool_list_free(&c->written);
+}
+
+static int
+spool_change_cmp(const void *a, const void *b)
+{
+	const struct spool_change *x = a, *y = b;
+	int k = strcmp(x->name, y->name);
+
+	return k != 0 ? k : x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Drain the queue into c; 1 if what changed is unknown (overflow, watch lost). */
+static int
+spool_watch_drain(int wfd, struct spool_changes *c)
+{
+	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	int lost = 0;
+	ssize_t n;
+
+	for (;;) {
+		if ((n = read(wfd, buf, sizeof(buf))) < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? lost : -1;
+		}
+		for (char *p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			lost |= (ev->mask & SPOOL_WATCH_LOST) != 0;
+			if (ev->len == 0 || lost || !spool_is_candidate(ev->name))
+				continue;
+			if ((ev->mask & SPOOL_WATCH_WRITTEN) != 0) {
+				/* A writer stays on a name for a while: one entry per run of events. */
+				if ((c->written.n == 0 ||
+				    strcmp(c->written.names[c->written.n - 1], ev->name) != 0) &&
+				    spool_list_add(&c->written, ev->name) < 0)
+					return -1;
+				continue;
+			}
+			if (spool_change_add(c, ev->name, (ev->mask & (IN_CREATE | IN_MOVED_TO)) != 0) < 0)
+				return -1;
+		}
+	}
+}
+
+/* The last change of each name decides: into added, gone or odd; written once each. */
+static int
+spool_changes_sort(int dirfd, struct spool_changes *c, struct spool_delta *d)
+{
+	struct spool_list *to;
+	struct stat st;
+
+	spool_list_sort(&c->written);
+	for (size_t i = 0; i < c->written.n; i++)
+		if ((i == 0 || strcmp(c->written.names[i - 1], c->written.names[i]) != 0) &&
+		    spool_list_add(&d->written, c->written.names[i]) < 0)
+			return -1;
+
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof(*c->v), spool_change_cmp);
+	for (size_t i = 0; i < c->n; i++) {
+		if (i + 1 < c->n && strcmp(c->v[i].name, c->v[i + 1].name) == 0)
+			continue;
+		to = &d->gone;
+		if (c->v[i].here) {
+			if (fstatat(dirfd, c->v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT)
+					continue;	/* gone again: its event is on the way */
+				return -1;
+			}
+			to = S_ISREG(st.st_mode) ? &d->added : &d->odd;
+		}
+		if (spool_list_add(to, c->v[i].name) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+spool_delta_clear(struct spool_delta *d)
+{
+	spool_list_clear(&d->added);
+	spool_list_clear(&d->gone);
+	spool_list_clear(&d->odd);
+	spool_list_clear(&d->written);
+}
+
+void
+spool_delta_free(struct spool_delta *d)
+{
+	spool_list_free(&d->added);
+	spool_list_free(&d->gone);
+	spool_list_free(&d->odd);
+	spool_list_free(&d->written);
+}
+
+int
+spool_watch_read(int wfd, int dirfd, struct spool_delta *d)
+{
+	struct spool_changes c = { 0 };
+	int rc, saved;
+
+	spool_delta_clear(d);
+	if ((rc = spool_watch_drain(wfd, &c)) == 0)
+		rc = spool_changes_sort(dirfd, &c, d);
+	saved = errno;
+	spool_changes_free(&c);
+	if (rc != 0)
+		spool_delta_clear(d);
+	errno = saved;
+	return rc;
+}
+
+/* Index of name in l (sorted), or where it would go; *found says which. */
+static size_t
+spool_list_find(const struct spool_list *l, const char *name, int *found)
+{
+	size_t lo = 0, hi = l->n;
+	int k;
+
+	*found = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((k = strcmp(l->names[mid], name)) == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (k < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Both sorted: one walk.  Only triggers after files left pay it. */
+static void
+spool_list_remove_gone(struct spool_list *l, const struct spool_list *gone, size_t *from)
+{
+	size_t k = 0, g = 0, before = 0;
+	int c = 1;
+
+	for (size_t i = 0; i < l->n; i++) {
+		while (g < gone->n && (c = strcmp(gone->names[g], l->names[i])) < 0)
+			g++;
+		if (g < gone->n && c == 0) {
+			free(l->names[i]);
+			before += i < *from;
+			continue;
+		}
+		l->names[k++] = l->names[i];
+	}
+	l->n = k;
+	*from -= before;
+}
+
+int
+spool_list_apply(struct spool_list *l, const struct spool_delta *d, size_t *from)
+{
+	const struct spool_list *added = &d->added, *gone = &d->gone;
+	struct spool_list in = { 0 };
+	size_t i, j, w, cap, first;
+	char **p;
+	int found;
+
+	for (i = 0; i < added->n; i++) {
+		(void)spool_list_find(l, added->names[i], &found);
+		if (!found && spool_list_add(&in, added->names[i]) < 0) {
+			spool_list_free(&in);
+			return -1;
+		}
+	}
+	if (l->n + in.n > l->cap) {
+		for (cap = l->cap ? l->cap : 64; cap < l->n + in.n; cap *= 2)
+			;
+		if ((p = realloc(l->names, cap * sizeof(*p))) == NULL) {
+			spool_list_free(&in);
+			return -1;
+		}
+		l->names = p;
+		l->cap = cap;
+	}
+	if (gone->n > 0)
+		spool_list_remove_gone(l, gone, from);
+	if (in.n > 0) {
+		first = spool_list_find(l, in.names[0], &found);
+		if (first < *from)
+			*from = first;
+		/* Merge from the back; evgen's new names all go after the old ones. */
+		for (i = l->n, j = in.n, w = l->n + in.n; j > 0; )
+			l->names[--w] = i > 0 && strcmp(l->names[i - 1], in.names[j - 1]) > 0 ?
+			    l->names[--i] : in.names[--j];
+		l->n += in.n;
+		in.n = 0;	/* the names now belong to l */
+	}
+	spool_list_free(&in);
+	return 0;
+}
+
+/* --- a file's identity ---------------------------------------------------------- */
+
+void
+spool_id_from_stat(const struct stat *st, struct spool_id *id)
+{
+	id->dev = (int64_t)st->st_dev;
+	id->ino = (int64_t)st->st_ino;
+	id->size = (int64_t)st->st_size;
+	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+int
+spool_id_same(const struct spool_id *a, const struct spool_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns;
+}
+
+int
+spool_id_of(int dirfd, const char *name, struct spool_id *id)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	spool_id_from_stat(&st, id);
 	return 0;
 }
 

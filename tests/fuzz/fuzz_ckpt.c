@@ -11,9 +11,10 @@
  * that mutations get past the checksum into the line parser.  Then:
  *
  *   - refused: the message names the file and a line, errno is set;
- *   - accepted: ckpt_save writes back exactly the bytes read (every value has
+ *   - accepted: ckpt_rewrite writes back exactly the bytes read (every value has
  *     one spelling, so an accepted file can only mean one thing; a name or a
- *     line lost on the way in would show here);
+ *     line lost on the way in would show here).  A version-1 file is written
+ *     back as version 2, which must then read back and save to the same bytes;
  *   - accepted: every shorter prefix of it is refused (all of them for short
  *     inputs, a sample for long ones): truncation is never silent.
  *
@@ -42,7 +43,7 @@ struct fuzz {
 	int	 dirfd;
 	char	*buf;		/* the input with its end line fixed */
 	size_t	 cap;
-	char	*back;		/* what ckpt_save wrote */
+	char	*back;		/* what ckpt_rewrite wrote */
 	size_t	 backcap;
 };
 
@@ -107,8 +108,10 @@ check_refusal(const char *err, int e)
 static int
 try_load(const char *data, size_t size)
 {
+	static const char v1[] = "evpipe-checkpoint 1\n";
 	char err[1024];
 	struct ckpt *c;
+	size_t len;
 
 	fuzz_write_file(F.dirfd, FUZZ_FILE, data, size);
 	errno = 0;
@@ -116,9 +119,19 @@ try_load(const char *data, size_t size)
 		check_refusal(err, errno);
 		return 0;
 	}
-	FUZZ_ASSERT(ckpt_save(c, err, sizeof(err)) == 0, "save: %s", err);
+	FUZZ_ASSERT(ckpt_rewrite(c, err, sizeof(err)) == 0, "save: %s", err);
 	ckpt_close(c);
-	FUZZ_ASSERT(get_file() == size && memcmp(F.back, data, size) == 0,
+	len = get_file();
+	if (size >= sizeof(v1) - 1 && memcmp(data, v1, sizeof(v1) - 1) == 0) {
+		/* Upgraded: the version-2 bytes are what must be stable now. */
+		FUZZ_ASSERT((c = ckpt_open(F.dir, err, sizeof(err))) != NULL,
+		    "a version-1 file saved as version 2 is refused: %s", err);
+		FUZZ_ASSERT(ckpt_rewrite(c, err, sizeof(err)) == 0, "save: %s", err);
+		ckpt_close(c);
+		FUZZ_ASSERT(get_file() == len, "version 2 saved back differently");
+		return 1;
+	}
+	FUZZ_ASSERT(len == size && memcmp(F.back, data, size) == 0,
 	    "accepted, but saved back differently (%zu bytes in)", size);
 	return 1;
 }
@@ -137,7 +150,8 @@ check_prefixes(const char *data, size_t size)
 /*
  * The input with a correct end line: its last line, if it starts with "end ",
  * is replaced; otherwise one is added (after a newline, if the input lacks
- * one).  The count is the lines after the three header lines.
+ * one).  The count is the lines after the three header lines and a
+ * version-2 last_name line.
  */
 static size_t
 fix_end(const uint8_t *data, size_t size)
@@ -154,8 +168,12 @@ fix_end(const uint8_t *data, size_t size)
 	memcpy(F.buf, data, body);
 	if (body > 0 && F.buf[body - 1] != '\n')
 		F.buf[body++] = '\n';
-	for (size_t i = 0; i < body; i++)
+	for (size_t i = 0; i < body; i++) {
 		nl += F.buf[i] == '\n';
+		if ((i == 0 || F.buf[i - 1] == '\n') && body - i > 10 &&
+		    memcmp(F.buf + i, "last_name ", 10) == 0)
+			nl--;
+	}
 	return body + (size_t)snprintf(F.buf + body, 48, "end %zu %08x\n", nl > 3 ? nl - 3 : 0,
 	    (unsigned)crc32_ref(F.buf, body));
 }

@@ -74,3 +74,19 @@ done
 
 check pg_reset_tables_runs pg_reset_tables
 check_eq pg_reset_tables_empties_events 0 "$(pg_psql -c 'SELECT count(*) FROM events')"
+
+# Rejects are unique per (file, line) (issue 16, item 6).  A database made before
+# the index, holding the copies a file read twice left: loading the schema keeps
+# the first copy of each line, drops the later ones, builds the index.
+reject_row() { pg_psql -c "INSERT INTO event_rejects (batch_id, file, line_no, reason, raw_line)
+	VALUES ($1, '$2', $3, 'price', 'raw')" 2>&1; }
+reject_row 1 a.csv 2 >/dev/null
+check_fails duplicate_reject_line_refused reject_row 2 a.csv 2
+pg_psql -c 'DROP INDEX event_rejects_file_line_key'
+for b in 1 2 3; do reject_row "$b" b.csv 5 >/dev/null; done
+reject_row 1 b.csv 6 >/dev/null
+check migration_runs load_schema
+check_eq migration_keeps_the_first_copy "1|5 1|6" \
+	"$(pg_psql -c "SELECT batch_id || '|' || line_no FROM event_rejects WHERE file = 'b.csv' ORDER BY line_no" | tr '\n' ' ' | sed 's/ $//')"
+check_eq migration_builds_the_index 1 "$(pg_psql -c "SELECT count(*) FROM pg_indexes
+	WHERE tablename = 'event_rejects' AND indexname = 'event_rejects_file_line_key'")"

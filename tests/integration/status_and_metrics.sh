@@ -176,7 +176,7 @@ check "requeue_refusal_is_clear" grep -q 'refused: events_zz_missing_price.csv w
 # ... and once the checkpoint forgot it (the file left the spool), by evstream_batches.
 rm "$SPOOL/events_zz_missing_price.csv"
 evstream_once
-check_eq "checkpoint_forgot_the_name" 0 "$(grep -c 'missing_price' "$CKPT/checkpoint")"
+check_eq "checkpoint_forgot_the_name" 0 "$(grep -c '^file .*missing_price' "$CKPT/checkpoint")"
 check_eq "requeue_committed_refused_by_database" 1 "$(evs quarantine requeue events_zz_missing_price.csv >"$ST/out" 2>&1; echo $?)"
 check "requeue_refusal_names_the_batch" grep -qE 'already committed in batch [0-9]+ \(evstream_batches\)' "$ST/out"
 check_eq "refused_file_stays_in_quarantine" "yes no" "$([[ -f $Q ]] && echo yes || echo no) $([[ -e $SPOOL/events_zz_missing_price.csv ]] && echo yes || echo no)"

@@ -16,7 +16,11 @@ if (($(id -u) == 0)); then
 fi
 mkdir -p "$CKPT" && ((${#RUNAS[@]})) && chown nobody: "$CKPT"
 batches() { q 'SELECT count(*) FROM evstream_batches'; }
-ckpt_batch() { sed -n 's/^last_batch //p' "$CKPT/checkpoint"; }
+# The checkpoint's last batch: the file's, or a later one its journal records.
+ckpt_batch() {
+	{ sed -n 's/^last_batch //p' "$CKPT/checkpoint"
+	  sed -n 's/^batch \([0-9]*\) .*/\1/p' "$CKPT/checkpoint.journal" 2>/dev/null; } | sort -n | tail -1
+}
 
 # --- 1. unwritable at start: a clear error --------------------------------------------
 mkdir -m 0555 "$ST/ro"
@@ -36,6 +40,7 @@ EVSTREAM_PID=$!
 at_exit "kill -9 $EVSTREAM_PID 2>/dev/null"
 wait_for 30 batches_ge 3
 chmod 0555 "$CKPT"
+chmod a-w "$CKPT/checkpoint.journal" 2>/dev/null	# an existing file stays writable in a 0555 directory
 if wait_for 20 grep -q 'not advancing until it can be written' "$LOG"; then
 	pass "unwritable_noticed"
 else

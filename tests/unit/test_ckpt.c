@@ -118,8 +118,9 @@ static void
 test_format_is_the_documented_one(void)
 {
 	static const char golden[] =
-	    "evpipe-checkpoint 1\nlast_batch 2\nmax_event_time 1700000000000000\n"
-	    "file 1 a%20b.csv\nfile 2 100%25.csv\nend 2 cb404b0f\n";	/* python3 zlib.crc32 */
+	    "evpipe-checkpoint 2\nlast_batch 2\nmax_event_time 1700000000000000\n"
+	    "last_name a%20b.csv\nfile 1 a%20b.csv\nfile 2 100%25.csv\n"
+	    "end 2 fc0ff621\n";	/* python3 zlib.crc32 */
 	char *dir = check_tmpdir(), *other = check_tmpdir(), err[512] = "", *got;
 	char *b1[] = { "a b.csv" }, *b2[] = { "100%.csv" };
 	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
@@ -131,8 +132,8 @@ test_format_is_the_documented_one(void)
 		check_rm_rf(other);
 		return;
 	}
-	CHECK(ckpt_add_batch(c, 1, b1, 1, 1700000000000000) == 0, "add 1");
-	CHECK(ckpt_add_batch(c, 2, b2, 1, 5) == 0, "add 2: the max does not go back");
+	CHECK(ckpt_add_batch(c, 1, b1, NULL, 1, 1700000000000000) == 0, "add 1");
+	CHECK(ckpt_add_batch(c, 2, b2, NULL, 1, 5) == 0, "add 2: the max does not go back");
 	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
 	ckpt_close(c);
 	got = slurp(dir, "checkpoint", &len);
@@ -180,9 +181,9 @@ test_round_trip_hostile_names(void)
 		return;
 	}
 	CHECK(strlen(all) == 254 && strlen(longest) == 255, "test names");
-	CHECK(ckpt_add_batch(c, 1, (char *const *)hostile, 6, -5) == 0, "batch 1");
-	CHECK(ckpt_add_batch(c, 7, (char *const *)hostile + 6, NHOSTILE - 6, 42) == 0, "batch 7");
-	CHECK(ckpt_add_batch(c, 9, b3, 2, EVENT_TIME_NONE) == 0, "batch 9");
+	CHECK(ckpt_add_batch(c, 1, (char *const *)hostile, NULL, 6, -5) == 0, "batch 1");
+	CHECK(ckpt_add_batch(c, 7, (char *const *)hostile + 6, NULL, NHOSTILE - 6, 42) == 0, "batch 7");
+	CHECK(ckpt_add_batch(c, 9, b3, NULL, 2, EVENT_TIME_NONE) == 0, "batch 9");
 	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
 	ckpt_close(c);
 	c = ckpt_open(dir, err, sizeof(err));
@@ -216,8 +217,8 @@ sample_checkpoint(const char *dir, size_t *len)
 
 	if (c == NULL)
 		return NULL;
-	rc = ckpt_add_batch(c, 3, (char *const *)hostile, 3, 1234567) |
-	    ckpt_add_batch(c, 4, (char *const *)hostile + 3, 3, 2345678) |
+	rc = ckpt_add_batch(c, 3, (char *const *)hostile, NULL, 3, 1234567) |
+	    ckpt_add_batch(c, 4, (char *const *)hostile + 3, NULL, 3, 2345678) |
 	    ckpt_save(c, err, sizeof(err));
 	ckpt_close(c);
 	return rc == 0 ? slurp(dir, "checkpoint", len) : NULL;
@@ -294,8 +295,18 @@ static void
 test_bad_files_say_what_and_where(void)
 {
 	static const struct { const char *body; long nfiles; const char *want; } cases[] = {
-		{ "evpipe-checkpoint 2\nlast_batch 0\nmax_event_time none\n", 0,
-		    "line 1: unsupported version '2'" },
+		{ "evpipe-checkpoint 3\nlast_batch 0\nmax_event_time none\n", 0,
+		    "line 1: unsupported version '3' (this evstream reads versions 1 to 2)" },
+		{ "evpipe-checkpoint 2\nlast_batch 1\nmax_event_time 7\nfile 1 a.csv\n", 1,
+		    "line 4: 'a.csv' sorts after last_name" },
+		{ "evpipe-checkpoint 2\nlast_batch 1\nmax_event_time 7\nlast_name a.csv\n"
+		    "file 1 b.csv\n", 1, "line 5: 'b.csv' sorts after last_name" },
+		{ "evpipe-checkpoint 2\nlast_batch 1\nmax_event_time 7\nlast_name b.csv\n"
+		    "file 1 5 6 7 0 a.csv\n", 1, "line 5: expected '<size> <mtime ns> <dev> <ino>'" },
+		{ "evpipe-checkpoint 2\nlast_batch 1\nmax_event_time 7\nlast_name b.csv\n"
+		    "file 1 -5 6 7 8 a.csv\n", 1, "line 5: expected '<size> <mtime ns> <dev> <ino>'" },
+		{ "evpipe-checkpoint 1\nlast_batch 1\nmax_event_time 7\nfile 1 5 6 7 8 a.csv\n", 1,
+		    "line 4: expected 'file <batch id> <name>'" },
 		{ "evpipe-checkpoint 1\nlast_batch 01\nmax_event_time none\n", 0,
 		    "line 2: expected 'last_batch" },
 		{ "evpipe-checkpoint 1\nlast_batch 1\n", 0, "line 3: expected 'max_event_time" },
@@ -389,22 +400,22 @@ test_add_batch_rules(void)
 	}
 	memset(toolong, 'x', 256);
 	toolong[256] = '\0';
-	CHECK(ckpt_add_batch(c, 5, ok, 2, 100) == 0, "first");
+	CHECK(ckpt_add_batch(c, 5, ok, NULL, 2, 100) == 0, "first");
 	errno = 0;
-	CHECK(ckpt_add_batch(c, 5, ok, 0, 100) == -1 && errno == EINVAL, "same batch id");
-	CHECK(ckpt_add_batch(c, 4, ok, 0, 100) == -1 && errno == EINVAL, "lower batch id");
-	CHECK(ckpt_add_batch(c, 6, dup_inside, 2, 200) == -1 && errno == EEXIST, "dup inside");
-	CHECK(ckpt_add_batch(c, 6, again, 2, 200) == -1 && errno == EEXIST, "already committed");
-	CHECK(ckpt_add_batch(c, 6, slash, 1, 200) == -1 && errno == EINVAL, "slash");
-	CHECK(ckpt_add_batch(c, 6, empty, 1, 200) == -1 && errno == EINVAL, "empty name");
-	CHECK(ckpt_add_batch(c, 6, big, 1, 200) == -1 && errno == EINVAL, "256 bytes");
+	CHECK(ckpt_add_batch(c, 5, ok, NULL, 0, 100) == -1 && errno == EINVAL, "same batch id");
+	CHECK(ckpt_add_batch(c, 4, ok, NULL, 0, 100) == -1 && errno == EINVAL, "lower batch id");
+	CHECK(ckpt_add_batch(c, 6, dup_inside, NULL, 2, 200) == -1 && errno == EEXIST, "dup inside");
+	CHECK(ckpt_add_batch(c, 6, again, NULL, 2, 200) == -1 && errno == EEXIST, "already committed");
+	CHECK(ckpt_add_batch(c, 6, slash, NULL, 1, 200) == -1 && errno == EINVAL, "slash");
+	CHECK(ckpt_add_batch(c, 6, empty, NULL, 1, 200) == -1 && errno == EINVAL, "empty name");
+	CHECK(ckpt_add_batch(c, 6, big, NULL, 1, 200) == -1 && errno == EINVAL, "256 bytes");
 	/* Refused batches changed nothing. */
 	CHECK(ckpt_count(c) == 2 && ckpt_last_batch(c) == 5 && ckpt_max_event_time(c) == 100,
 	    "unchanged: %zu names, last %lld", ckpt_count(c), (long long)ckpt_last_batch(c));
 	CHECK(!ckpt_is_committed(c, "c.csv") && !ckpt_is_committed(c, "d.csv"), "no leftovers");
-	CHECK(ckpt_add_batch(c, 6, (char *[]){ "d.csv" }, 1, 50) == 0, "then fine");
+	CHECK(ckpt_add_batch(c, 6, (char *[]){ "d.csv" }, NULL, 1, 50) == 0, "then fine");
 	CHECK(ckpt_max_event_time(c) == 100, "max kept");
-	CHECK(ckpt_add_batch(c, 7, NULL, 0, 300) == 0 && ckpt_max_event_time(c) == 300,
+	CHECK(ckpt_add_batch(c, 7, NULL, NULL, 0, 300) == 0 && ckpt_max_event_time(c) == 300,
 	    "a batch without files moves the max");
 	ckpt_close(c);
 	check_rm_rf(dir);
@@ -455,7 +466,7 @@ test_drop_after(void)
 	for (int b = 1; b <= 5; b++) {
 		snprintf(n1, sizeof(n1), "b%d-1.csv", b);
 		snprintf(n2, sizeof(n2), "b%d-2.csv", b);
-		CHECK(ckpt_add_batch(c, b, files, 2, b * 1000) == 0, "batch %d", b);
+		CHECK(ckpt_add_batch(c, b, files, NULL, 2, b * 1000) == 0, "batch %d", b);
 	}
 	errno = 0;
 	CHECK(ckpt_drop_after(c, 6) == -1 && errno == EINVAL, "cannot drop ahead");
@@ -470,7 +481,7 @@ test_drop_after(void)
 	/* The database will redo batch 4, possibly with other files. */
 	snprintf(n1, sizeof(n1), "b4-1.csv");
 	snprintf(n2, sizeof(n2), "b4-x.csv");
-	CHECK(ckpt_add_batch(c, 4, files, 2, 4000) == 0, "redo batch 4");
+	CHECK(ckpt_add_batch(c, 4, files, NULL, 2, 4000) == 0, "redo batch 4");
 	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
 	ckpt_close(c);
 	c = ckpt_open(dir, err, sizeof(err));
@@ -506,7 +517,7 @@ test_forget(void)
 		snprintf(names[i], sizeof(names[i]), "f%d.csv", i);
 		files[i] = names[i];
 	}
-	CHECK(ckpt_add_batch(c, 1, files, 5, 1) == 0 && ckpt_add_batch(c, 2, files + 5, 5, 2) == 0,
+	CHECK(ckpt_add_batch(c, 1, files, NULL, 5, 1) == 0 && ckpt_add_batch(c, 2, files + 5, NULL, 5, 2) == 0,
 	    "add");
 	CHECK(ckpt_forget(c, even_only, &calls) == 5, "forgot the odd ones");
 	CHECK(calls == 10, "asked about each name once: %d", calls);
@@ -557,7 +568,7 @@ test_100k_names_save_and_load(void)
 			    "0e6f3c1a-2b4d-4c8e-9f10-%012d.csv", b, i, b * PER + i);
 			files[i] = names[i];
 		}
-		if (ckpt_add_batch(c, b, files, PER, b) < 0)
+		if (ckpt_add_batch(c, b, files, NULL, PER, b) < 0)
 			wrong++;
 	}
 	tadd = now() - t0;
@@ -590,11 +601,12 @@ test_100k_names_save_and_load(void)
 static void
 test_save_failure_and_stale_temporary(void)
 {
-	char *dir = check_tmpdir(), err[512] = "", tmp[4096];
+	char *dir = check_tmpdir(), err[512] = "", tmp[4096], journal[4096];
 	char *f[] = { "a.csv" };
 	struct ckpt *c;
 
 	snprintf(tmp, sizeof(tmp), "%s/.checkpoint.tmp", dir);
+	snprintf(journal, sizeof(journal), "%s/checkpoint.journal", dir);
 	/* A crash inside durable_write_file left its temporary: it must not block saves. */
 	CHECK(spit(dir, ".checkpoint.tmp", "junk", 4) == 0, "stale");
 	c = ckpt_open(dir, err, sizeof(err));
@@ -603,17 +615,274 @@ test_save_failure_and_stale_temporary(void)
 		check_rm_rf(dir);
 		return;
 	}
-	CHECK(ckpt_add_batch(c, 1, f, 1, 1) == 0, "add");
+	CHECK(ckpt_add_batch(c, 1, f, NULL, 1, 1) == 0, "add");
 	CHECK(ckpt_save(c, err, sizeof(err)) == 0 && access(tmp, F_OK) < 0,
 	    "save over the stale temporary: %.200s", err);
-	CHECK(ckpt_add_batch(c, 2, (char *[]){ "b.csv" }, 1, 1) == 0, "add");
-	CHECK(mkdir(tmp, 0700) == 0, "block the temporary");
+	CHECK(ckpt_add_batch(c, 2, (char *[]){ "b.csv" }, NULL, 1, 1) == 0, "add");
+	CHECK(mkdir(tmp, 0700) == 0 && mkdir(journal, 0700) == 0, "block the temporary and journal");
 	errno = 0;
 	CHECK(ckpt_save(c, err, sizeof(err)) == -1 && errno == EISDIR, "save fails");
 	CHECK(strstr(err, "cannot write the checkpoint") != NULL, "message '%.200s'", err);
 	CHECK(ckpt_is_committed(c, "b.csv") && ckpt_last_batch(c) == 2, "memory intact");
+	errno = 0;
+	CHECK(rmdir(journal) == 0 && ckpt_save(c, err, sizeof(err)) == -1 && errno == EISDIR,
+	    "after a failed append, only the whole file is written: %.200s", err);
 	CHECK(rmdir(tmp) == 0 && ckpt_save(c, err, sizeof(err)) == 0, "then saves: %.200s", err);
 	ckpt_close(c);
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_is_committed(c, "b.csv") && ckpt_last_batch(c) == 2,
+	    "reloaded: %.200s", err);
+	ckpt_close(c);
+	check_rm_rf(dir);
+}
+
+/*
+ * A version-1 checkpoint (what evstream wrote before file identities) loads:
+ * its names stay committed, its greatest name stands for last_name, and the
+ * next save writes version 2.
+ */
+static void
+test_version1_still_loads(void)
+{
+	static const char v1[] =
+	    "evpipe-checkpoint 1\nlast_batch 2\nmax_event_time 1700000000000000\n"
+	    "file 1 a%20b.csv\nfile 2 100%25.csv\nend 2 cb404b0f\n";	/* python3 zlib.crc32 */
+	char *dir = check_tmpdir(), err[512] = "", *got;
+	struct spool_id id;
+	struct ckpt *c;
+	int64_t batch;
+	size_t len = 0;
+
+	CHECK(spit(dir, "checkpoint", v1, strlen(v1)) == 0, "write v1");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL, "v1 refused: %.200s", err);
+	if (c == NULL) {
+		check_rm_rf(dir);
+		return;
+	}
+	CHECK(ckpt_last_batch(c) == 2 && ckpt_is_committed(c, "a b.csv") &&
+	    ckpt_is_committed(c, "100%.csv"), "names");
+	CHECK(ckpt_file_id(c, "a b.csv", &batch, &id) == 1 && batch == 1 && id.ino == 0,
+	    "identity unknown");
+	CHECK(!ckpt_is_beyond(c, "a a.csv") && ckpt_is_beyond(c, "a c.csv"), "last name");
+	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
+	ckpt_close(c);
+	got = slurp(dir, "checkpoint", &len);
+	CHECK(got != NULL && strncmp(got, "evpipe-checkpoint 2\n", 20) == 0 &&
+	    strstr(got, "\nlast_name a%20b.csv\n") != NULL, "saved as v2:\n%.300s", got ? got : "");
+	free(got);
+	check_rm_rf(dir);
+}
+
+static int
+forget_all(void *arg, const char *name)
+{
+	(void)arg;
+	(void)name;
+	return 0;
+}
+
+/*
+ * What item 6 of issue 16 needs to survive a restart: each committed file's
+ * identity, and the last name committed after every name is forgotten.
+ */
+static void
+test_identity_and_last_name_survive(void)
+{
+	char *dir = check_tmpdir(), err[512] = "", *got;
+	char *b1[] = { "b.csv", "a.csv" }, *b2[] = { "0.csv" };
+	const struct spool_id ids[] = { { 2049, 12345, 42, 1700000000123456789 },
+	    { -1, INT64_MAX, 0, -5 } };
+	struct spool_id id, adopt = { 7, 8, 9, 10 };
+	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
+	int64_t batch;
+	size_t len;
+
+	CHECK(c != NULL, "%.200s", err);
+	if (c == NULL) {
+		check_rm_rf(dir);
+		return;
+	}
+	CHECK(!ckpt_is_beyond(c, "a.csv"), "fresh: nothing is known to be new");
+	CHECK(ckpt_add_batch(c, 1, b1, ids, 2, 1) == 0 && ckpt_add_batch(c, 2, b2, NULL, 1, 2) == 0,
+	    "add");
+	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
+	ckpt_close(c);
+	got = slurp(dir, "checkpoint", &len);
+	CHECK(got != NULL && strstr(got, "\nlast_name b.csv\nfile 1 42 1700000000123456789 2049 "
+	    "12345 b.csv\nfile 1 0 -5 -1 9223372036854775807 a.csv\nfile 2 0.csv\nend 3 ") != NULL,
+	    "written:\n%.300s", got ? got : "");
+	free(got);
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL, "reopen: %.200s", err);
+	if (c == NULL) {
+		check_rm_rf(dir);
+		return;
+	}
+	CHECK(ckpt_file_id(c, "b.csv", &batch, &id) == 1 && batch == 1 &&
+	    spool_id_same(&id, &ids[0]), "b.csv identity");
+	CHECK(ckpt_file_id(c, "a.csv", &batch, &id) == 1 && spool_id_same(&id, &ids[1]),
+	    "a.csv identity");
+	CHECK(ckpt_file_id(c, "0.csv", &batch, &id) == 1 && batch == 2 && id.ino == 0, "unknown");
+	CHECK(ckpt_file_id(c, "c.csv", &batch, &id) == 0, "not committed");
+	ckpt_set_file_id(c, "0.csv", &adopt);
+	CHECK(ckpt_file_id(c, "0.csv", &batch, &id) == 1 && spool_id_same(&id, &adopt), "adopted");
+	CHECK(ckpt_forget(c, forget_all, NULL) == 3 && ckpt_count(c) == 0, "forget all");
+	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
+	ckpt_close(c);
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && !ckpt_is_beyond(c, "a.csv") && !ckpt_is_beyond(c, "b.csv") &&
+	    ckpt_is_beyond(c, "c.csv"), "last name kept with no names: %.200s", err);
+	ckpt_close(c);
+	check_rm_rf(dir);
+}
+
+static long
+file_size(const char *dir, const char *name, struct stat *st)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, st) == 0 ? (long)st->st_size : 0;
+}
+
+/*
+ * Commit `history` names in batches of 100 and save once (the whole file),
+ * then 5 batches of one file each saved on its own.  Returns the journal's
+ * bytes per one-file batch; checks the file itself was not written again.
+ */
+static long
+bytes_per_batch(char *dir, long history)
+{
+	char err[512] = "", name[64], *f[100];
+	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
+	struct stat before, after;
+	long j0, j1, b = 0;
+
+	CHECK(c != NULL, "%.200s", err);
+	if (c == NULL)
+		return -1;
+	for (long i = 0; i < history; i += 100) {
+		for (int k = 0; k < 100; k++) {
+			snprintf(name, sizeof(name), "events_%010ld.csv", i + k);
+			f[k] = strdup(name);
+		}
+		b++;
+		CHECK(ckpt_add_batch(c, b, f, NULL, 100, b) == 0, "history");
+		for (int k = 0; k < 100; k++)
+			free(f[k]);
+	}
+	CHECK(ckpt_save(c, err, sizeof(err)) == 0, "%.200s", err);
+	file_size(dir, "checkpoint", &before);
+	j0 = file_size(dir, "checkpoint.journal", &after);
+	for (int k = 0; k < 5; k++) {
+		const struct spool_id id = { 2049, 1000 + k, 5000, 1700000000000000000 };
+		snprintf(name, sizeof(name), "events_9%09d.csv", k);
+		f[0] = name;
+		b++;
+		CHECK(ckpt_add_batch(c, b, f, &id, 1, b) == 0 &&
+		    ckpt_save(c, err, sizeof(err)) == 0, "one-file batch: %.200s", err);
+	}
+	j1 = file_size(dir, "checkpoint.journal", &after);
+	file_size(dir, "checkpoint", &after);
+	CHECK(after.st_ino == before.st_ino && after.st_size == before.st_size &&
+	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec, "the file was rewritten");
+	ckpt_close(c);
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_count(c) == (size_t)history + 5 && ckpt_last_batch(c) == b &&
+	    ckpt_is_committed(c, "events_9000000004.csv") && ckpt_max_event_time(c) == b,
+	    "reloaded from file + journal: %.200s", err);
+	ckpt_close(c);
+	return (j1 - j0) / 5;
+}
+
+/* Issue 16, item 5: a batch's checkpoint write does not grow with the history. */
+static void
+test_write_per_batch_independent_of_history(void)
+{
+	char *small = check_tmpdir(), *big = check_tmpdir();
+	long s1 = bytes_per_batch(small, 100), s2 = bytes_per_batch(big, 100000);
+
+	fprintf(stderr, "# journal bytes per one-file batch: %ld after 100 files, %ld after "
+	    "100,000\n", s1, s2);
+	/* The same but for the numbers' width: batch 6 vs 1005 (as id, in the file line, max time). */
+	CHECK(s1 > 0 && s2 - s1 <= 9 && s2 < 200, "%ld vs %ld bytes", s1, s2);
+	check_rm_rf(small);
+	check_rm_rf(big);
+}
+
+/* Commit a.csv .. e.csv as batches 1..5 (the first saved as the file, the rest journaled). */
+static void
+five_journaled(const char *dir)
+{
+	char err[512] = "", name[8];
+	struct ckpt *c = ckpt_open(dir, err, sizeof(err));
+
+	CHECK(c != NULL, "%.200s", err);
+	for (int b = 1; c != NULL && b <= 5; b++) {
+		snprintf(name, sizeof(name), "%c.csv", 'a' + b - 1);
+		CHECK(ckpt_add_batch(c, b, (char *[]){ name }, NULL, 1, b) == 0 &&
+		    ckpt_save(c, err, sizeof(err)) == 0, "batch %d: %.200s", b, err);
+	}
+	ckpt_close(c);
+}
+
+/*
+ * A torn last record (a crash in its append: cut short, or zeros) is taken as
+ * not written; a damaged record before another is refused; records the file
+ * already holds (a crash between rewriting it and removing the journal) are
+ * skipped.
+ */
+static void
+test_journal_torn_damaged_and_stale(void)
+{
+	char *dir = check_tmpdir(), err[512] = "", *j, *stale, zeros[4096] = { 0 };
+	struct ckpt *c;
+	size_t len, slen;
+
+	five_journaled(dir);
+	j = slurp(dir, "checkpoint.journal", &len);
+	CHECK(j != NULL && len > 0, "journal written");
+	if (j == NULL) {
+		check_rm_rf(dir);
+		return;
+	}
+	CHECK(spit(dir, "checkpoint.journal", j, len - 5) == 0, "cut");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_last_batch(c) == 4 && !ckpt_is_committed(c, "e.csv") &&
+	    ckpt_is_committed(c, "d.csv"), "torn record not taken: %.200s", err);
+	CHECK(c != NULL && ckpt_save(c, err, sizeof(err)) == 0 &&
+	    access(strcat(strcpy(zeros, dir), "/checkpoint.journal"), F_OK) < 0,
+	    "the next save rewrites the file and removes the journal: %.200s", err);
+	ckpt_close(c);
+	memset(zeros, 0, sizeof(zeros));
+	CHECK(spit(dir, "checkpoint.journal", j, len) == 0, "journal back");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_last_batch(c) == 5 && ckpt_count(c) == 5,
+	    "records the file holds are skipped: %.200s", err);
+	ckpt_close(c);
+
+	check_rm_rf(dir);
+	dir = check_tmpdir();
+	five_journaled(dir);
+	free(j);
+	j = slurp(dir, "checkpoint.journal", &len);
+	stale = malloc(len + sizeof(zeros));
+	memcpy(stale, j, len);
+	memcpy(stale + len, zeros, sizeof(zeros));
+	slen = len + sizeof(zeros);
+	CHECK(spit(dir, "checkpoint.journal", stale, slen) == 0, "zeros after");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c != NULL && ckpt_last_batch(c) == 5, "zeroed tail is torn: %.200s", err);
+	ckpt_close(c);
+	j[10] ^= 1;	/* inside the first record, three follow it */
+	CHECK(spit(dir, "checkpoint.journal", j, len) == 0, "damage");
+	c = ckpt_open(dir, err, sizeof(err));
+	CHECK(c == NULL && strstr(err, "/checkpoint.journal: line 3: a record ending here is "
+	    "damaged") != NULL, "damage refused: '%.200s'", err);
+	ckpt_close(c);
+	free(stale);
+	free(j);
 	check_rm_rf(dir);
 }
 
@@ -626,6 +895,10 @@ main(void)
 	RUN(test_truncated_at_every_offset);
 	RUN(test_flipped_bytes_detected);
 	RUN(test_bad_files_say_what_and_where);
+	RUN(test_version1_still_loads);
+	RUN(test_identity_and_last_name_survive);
+	RUN(test_write_per_batch_independent_of_history);
+	RUN(test_journal_torn_damaged_and_stale);
 	RUN(test_lock_refuses_a_second_open);
 	RUN(test_add_batch_rules);
 	RUN(test_add_file_of_an_earlier_batch);

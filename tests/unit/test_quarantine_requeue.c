@@ -151,7 +151,7 @@ test_ckpt_read_beside_the_lock(void)
 		check_rm_rf(dir);
 		return;
 	}
-	CHECK(ckpt_add_batch(w, 7, names, 1, 123) == 0 && ckpt_save(w, err, sizeof(err)) == 0,
+	CHECK(ckpt_add_batch(w, 7, names, NULL, 1, 123) == 0 && ckpt_save(w, err, sizeof(err)) == 0,
 	    "save: %.200s", err);
 	r = ckpt_read(dir, err, sizeof(err));
 	CHECK(r != NULL && ckpt_last_batch(r) == 7 && ckpt_is_committed(r, "x.csv") &&

@@ -376,6 +376,38 @@ overlapping_batch_writes_only_new_events(void)
 	sink_free(s);
 }
 
+/*
+ * Rejects are idempotent like events (issue 16, item 6): a line of a file is
+ * stored once.  One of the batch's rejects is in the table already (as a file
+ * read a second time would have left it): the batch commits, that line stays
+ * one row, the other reject is added.
+ */
+static void
+stored_reject_is_not_stored_twice(void)
+{
+	struct sink *s = open_sink(NULL);
+	struct batch b;
+	enum sink_status st;
+
+	reset_tables();
+	batch_init(&b);
+	CHECK(sql("INSERT INTO event_rejects (batch_id, file, line_no, reason, raw_line) "
+	    "VALUES (0, '1-a.csv', 7, 'price', 'x,1,view,2,-1,2023-01-01')") == 0, "pre-insert");
+	CHECK(make_batch(&b, 1, 0, 10) == 0, "make_batch");
+	CHECK((st = sink_write_batch(s, &b)) == SINK_OK, "write: %d %s", st, sink_error(s));
+	CHECK(*sink_error(s) == '\0', "handled conflict leaves no error: %s", sink_error(s));
+	CHECK(count("SELECT count(*) FROM event_rejects") == 2, "rejects: one per line");
+	CHECK(count("SELECT count(*) FROM event_rejects WHERE file = '1-a.csv' AND line_no = 7") ==
+	    1, "the stored line once");
+	CHECK(count("SELECT count(*) FROM events") == 10 && b.n.written == 10, "events");
+	/* The stage is empty again and the next batch takes the fast path. */
+	CHECK(make_batch(&b, 2, 10, 10) == 0, "make_batch");
+	CHECK(sink_write_batch(s, &b) == SINK_OK, "next: %s", sink_error(s));
+	CHECK(count("SELECT count(*) FROM event_rejects") == 4, "rejects after");
+	batch_free(&b);
+	sink_free(s);
+}
+
 static void
 hostile_schema_name_is_quoted(void)
 {
@@ -1001,6 +1033,7 @@ main(int argc, char **argv)
 	RUN(replayed_batch_is_a_noop);
 	RUN(taken_batch_id_or_file_is_refused);
 	RUN(overlapping_batch_writes_only_new_events);
+	RUN(stored_reject_is_not_stored_twice);
 	RUN(hostile_schema_name_is_quoted);
 	RUN(missing_tables_are_fatal);
 	RUN(malformed_batch_is_fatal);

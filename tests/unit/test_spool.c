@@ -284,6 +284,84 @@ test_follow_a_replaced_spool(void)
 	check_rm_rf(root);
 }
 
+/*
+ * Issue 16, item 5: the watch says exactly what came and went since the last
+ * read (the last word per name winning), and applying that to the listing
+ * gives what a new listing would.
+ */
+static void
+test_watch_gives_what_a_listing_would(void)
+{
+	static const char *const want_added[] = { "b.csv", "d.csv", "e.csv" };
+	static const char *const want_gone[] = { "a.csv", "x.csv" };	/* x: its last word */
+	static const char *const want_odd[] = { "fifo.csv" };
+	static const char *const want_written[] = { "b.csv", "c.csv", "d.csv", "x.csv" };
+	struct spool_list list = { 0 }, fresh = { 0 };
+	struct spool_delta d = { 0 };
+	int fd, wfd;
+	char *dir = tmpdir(&fd);
+	size_t from;
+
+	CHECK(put(fd, "a.csv", "a") == 0 && put(fd, "c.csv", "c") == 0, "files");
+	CHECK((wfd = spool_watch_open(fd)) >= 0, "watch: %s", strerror(errno));
+	if (wfd < 0) {
+		rm_rf(dir, fd);
+		return;
+	}
+	CHECK(spool_scan(fd, &list, NULL) == 0 && list.n == 2, "first listing");
+	CHECK(put(fd, ".e.csv.tmp", "e") == 0 && renameat(fd, ".e.csv.tmp", fd, "e.csv") == 0,
+	    "published by rename");
+	CHECK(put(fd, "b.csv", "b") == 0 && put(fd, "d.csv", "d") == 0, "written in place");
+	CHECK(unlinkat(fd, "a.csv", 0) == 0, "a.csv leaves");
+	CHECK(put(fd, "x.csv", "x") == 0 && unlinkat(fd, "x.csv", 0) == 0, "x.csv comes and goes");
+	CHECK(put(fd, "c.csv", "c2") == 0, "c.csv rewritten: no change of name");
+	CHECK(mkfifoat(fd, "fifo.csv", 0600) == 0 && put(fd, "ignored.txt", "i") == 0, "others");
+	CHECK(spool_watch_read(wfd, fd, &d) == 0, "read: %s", strerror(errno));
+	CHECK(list_is(&d.added, want_added, 3) && list_is(&d.gone, want_gone, 2) &&
+	    list_is(&d.odd, want_odd, 1), "added %zu gone %zu odd %zu", d.added.n, d.gone.n,
+	    d.odd.n);
+	CHECK(list_is(&d.written, want_written, 4), "written %zu", d.written.n);
+	from = 1;	/* "c.csv" (now index 1) and later are not known committed */
+	CHECK(spool_list_apply(&list, &d, &from) == 0, "apply");
+	CHECK(spool_scan(fd, &fresh, NULL) == 0 && list.n == fresh.n, "sizes %zu %zu", list.n,
+	    fresh.n);
+	CHECK(list_is(&list, (const char *const *)fresh.names, fresh.n), "as a new listing");
+	CHECK(from == 0, "b.csv came in before the first name not committed: from %zu", from);
+	CHECK(put(fd, "c.csv", "c3") == 0 && spool_watch_read(wfd, fd, &d) == 0 &&
+	    d.added.n + d.gone.n + d.odd.n == 0 && list_is(&d.written, want_written + 1, 1),
+	    "only c.csv written");
+	CHECK(spool_list_apply(&list, &d, &from) == 0 && list.n == fresh.n, "no-op");
+	close(wfd);
+	spool_list_free(&list);
+	spool_list_free(&fresh);
+	spool_delta_free(&d);
+	rm_rf(dir, fd);
+}
+
+/*
+ * The spool renamed: the watch says it lost track (a listing follows).  A
+ * removed spool says nothing while a descriptor holds it: following a new
+ * directory at the path is the caller's business, as for every other call.
+ */
+static void
+test_watch_lost_asks_for_a_listing(void)
+{
+	struct spool_delta d = { 0 };
+	char *top = check_tmpdir(), dir[4096], moved[4096];
+	int fd = -1, wfd;
+
+	snprintf(dir, sizeof(dir), "%s/spool", top);
+	snprintf(moved, sizeof(moved), "%s/moved", top);
+	CHECK(mkdir(dir, 0700) == 0 && (fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0, "spool");
+	CHECK((wfd = spool_watch_open(fd)) >= 0, "watch");
+	CHECK(rename(dir, moved) == 0, "renamed");
+	CHECK(spool_watch_read(wfd, fd, &d) == 1, "renamed: list again");
+	spool_delta_free(&d);
+	close(wfd);
+	close(fd);
+	check_rm_rf(top);
+}
+
 int
 main(void)
 {
@@ -294,5 +372,7 @@ main(void)
 	RUN(test_move_into_subdir);
 	RUN(test_remove);
 	RUN(test_follow_a_replaced_spool);
+	RUN(test_watch_gives_what_a_listing_would);
+	RUN(test_watch_lost_asks_for_a_listing);
 	return check_exit();
 }
