@@ -123,8 +123,13 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "FROM {s}.evstream_batches",
 	[SQL_REJECT_REASONS] = "SELECT reason, count(*)::int8 FROM {s}.event_rejects "
 	    "GROUP BY reason",
-	[SQL_FILE_BATCH] = "SELECT batch_id FROM {s}.evstream_batches WHERE $1 = ANY (files) "
-	    "ORDER BY batch_id LIMIT 1",
+	/*
+	 * evstream_files' key answers; the batch log's scan runs only when it does not
+	 * (a file an evstream from before evstream_files committed after the migration).
+	 */
+	[SQL_FILE_BATCH] = "SELECT batch_id FROM {s}.evstream_files WHERE file = $1 UNION ALL "
+	    "(SELECT batch_id FROM {s}.evstream_batches WHERE $1 = ANY (files) "
+	    "ORDER BY batch_id LIMIT 1) LIMIT 1",
 	/* The primary key's index hands over the last $1 batches without a sort. */
 	[SQL_RECENT_LATE] = "SELECT coalesce(sum(rows_read), 0)::int8, coalesce(sum(late), 0)::int8 "
 	    "FROM (SELECT rows_read, late FROM {s}.evstream_batches ORDER BY batch_id DESC "

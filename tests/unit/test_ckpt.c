@@ -433,7 +433,7 @@ test_add_file_of_an_earlier_batch(void)
 		check_rm_rf(dir);
 		return;
 	}
-	CHECK(ckpt_add_batch(c, 3, (char *[]){ "a.csv" }, 1, 100) == 0, "batch 3");
+	CHECK(ckpt_add_batch(c, 3, (char *[]){ "a.csv" }, NULL, 1, 100) == 0, "batch 3");
 	errno = 0;
 	CHECK(ckpt_add_file(c, "x.csv", 4) == -1 && errno == EINVAL, "above the last batch");
 	CHECK(ckpt_add_file(c, "x.csv", 0) == -1 && errno == EINVAL, "batch 0");
