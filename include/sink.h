@@ -206,7 +206,9 @@ int sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_own
 int sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
     void *arg) SINK_MUSTCHECK;
 
-/* The first committed batch whose files include name, or *batch_id = 0. */
-int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id) SINK_MUSTCHECK;
+/* The committed batch whose files include name, or *batch_id = 0; and what the
+ * file was when that batch read it (bytes read, mtime in ns), or -1 if unknown. */
+int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id, int64_t *size,
+    int64_t *mtime_ns) SINK_MUSTCHECK;
 
 #endif

@@ -81,6 +81,12 @@ CREATE TABLE IF NOT EXISTS evstream_files (
     batch_id bigint  NOT NULL REFERENCES evstream_batches (batch_id)
                      ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 );
+-- What the file was when its batch read it (bytes read, modification time in ns;
+-- NULL: unknown, committed before these columns).  A name another evstream
+-- committed is still in the spool as it was (the same size and time): remembered,
+-- not loaded; anything else under a committed name is quarantined.
+ALTER TABLE evstream_files ADD COLUMN IF NOT EXISTS size bigint,
+    ADD COLUMN IF NOT EXISTS mtime_ns bigint;
 
 -- The migration of a database from before evstream_files: the files each batch
 -- lists, the first batch winning a file listed twice.  Adds nothing on a database

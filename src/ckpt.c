@@ -320,13 +320,22 @@ ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files,
 int
 ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id)
 {
+	char *last;
+
 	if (batch_id < 1 || batch_id > c->last_batch || !ckpt_name_ok(name)) {
 		errno = EINVAL;
 		return -1;
 	}
 	/* An old batch's name, out of batch order: the journal cannot say it. */
+	if (ckpt_new_last(c, &name, 1, &last) < 0)
+		return -1;
+	if (ckpt_append(c, name, batch_id, NULL) < 0) {
+		free(last);
+		return -1;
+	}
+	ckpt_take_last(c, last);	/* another evstream's name may sort after ours */
 	c->need_file = 1;
-	return ckpt_append(c, name, batch_id, NULL);
+	return 0;
 }
 
 static int

@@ -887,25 +887,40 @@ evstream_quarantine(struct evstream *s, const char *name, const char *why)
 
 /*
  * A name the checkpoint does not list, but which sorts before the last name
- * committed, may have been committed and then forgotten (it left the spool and
- * came back): evstream_batches knows.  Such a file is quarantined, never
- * loaded twice nor deleted unread.  0: not committed, read it; 1: quarantined;
- * -1: the database did not answer (the caller stops filling for this trigger).
+ * committed, was either committed by another evstream on this spool and is still
+ * there as that batch read it (evstream_files kept its size and time): it is
+ * remembered, not loaded; or it was committed and then forgotten (it left the
+ * spool and came back), or is another file under that name: quarantined, never
+ * loaded twice nor deleted unread.  0: not committed, read it; 1: remembered or
+ * quarantined; -1: the database did not answer (the caller stops filling for
+ * this trigger).
  */
 static int
 evstream_check_ledger(struct evstream *s, const char *name)
 {
 	char why[256];
-	int64_t batch;
+	int64_t batch, size, mtime_ns;
+	struct spool_id now;
 
 	if (ckpt_is_beyond(s->ckpt, name))
 		return 0;
-	if (sink_file_batch(s->sink, name, &batch) < 0) {
-		evstream_outage(s, "checking a file name against evstream_batches");
+	if (sink_file_batch(s->sink, name, &batch, &size, &mtime_ns) < 0) {
+		evstream_outage(s, "checking a file name against evstream_files");
 		return -1;
 	}
-	if (batch == 0)
-		return 0;
+	if (batch == 0 || batch > ckpt_last_batch(s->ckpt))
+		return 0;	/* another evstream's batch this one has not seen: the claim tells */
+	if (size >= 0 && spool_id_of(s->spool_fd, name, &now) == 0 && now.size == size &&
+	    now.mtime_ns == mtime_ns) {
+		if (ckpt_add_file(s->ckpt, name, batch) < 0)
+			fatal("checkpoint: remembering %s, committed by batch %lld", name,
+			    (long long)batch);
+		evstream_save_ckpt(s);
+		log_debug("%s: committed by batch %lld (another evstream); remembered", name,
+		    (long long)batch);
+		evstream_clean(s, name);
+		return 1;
+	}
 	snprintf(why, sizeof(why), "batch %lld committed a file of this name already, and it is "
 	    "back in the spool: not loaded again; to load it, give it a new name", (long long)batch);
 	evstream_quarantine(s, name, why);

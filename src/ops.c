@@ -124,14 +124,14 @@ ops_quarantine_list(const struct ops_config *c)
 static int
 ops_never_committed(struct ckpt *ck, struct sink *s, const char *name)
 {
-	int64_t batch;
+	int64_t batch, size, mtime_ns;
 
 	if (ckpt_is_committed(ck, name)) {
 		fprintf(stderr, "evstream: refused: %s was already committed (the checkpoint lists "
 		    "it); loading it again would count its rows twice\n", name);
 		return 0;
 	}
-	if (sink_file_batch(s, name, &batch) < 0) {
+	if (sink_file_batch(s, name, &batch, &size, &mtime_ns) < 0) {
 		fprintf(stderr, "evstream: refused: cannot ask evstream_batches whether %s was "
 		    "committed: %s; try again when the database answers\n", name, sink_error(s));
 		return 0;

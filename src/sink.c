@@ -127,9 +127,9 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	 * evstream_files' key answers; the batch log's scan runs only when it does not
 	 * (a file an evstream from before evstream_files committed after the migration).
 	 */
-	[SQL_FILE_BATCH] = "SELECT batch_id FROM {s}.evstream_files WHERE file = $1 UNION ALL "
-	    "(SELECT batch_id FROM {s}.evstream_batches WHERE $1 = ANY (files) "
-	    "ORDER BY batch_id LIMIT 1) LIMIT 1",
+	[SQL_FILE_BATCH] = "SELECT batch_id, size, mtime_ns FROM {s}.evstream_files WHERE file = $1 "
+	    "UNION ALL (SELECT batch_id, NULL, NULL FROM {s}.evstream_batches "
+	    "WHERE $1 = ANY (files) ORDER BY batch_id LIMIT 1) LIMIT 1",
 	/* The primary key's index hands over the last $1 batches without a sort. */
 	[SQL_RECENT_LATE] = "SELECT coalesce(sum(rows_read), 0)::int8, coalesce(sum(late), 0)::int8 "
 	    "FROM (SELECT rows_read, late FROM {s}.evstream_batches ORDER BY batch_id DESC "
@@ -139,8 +139,9 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	 * one statement is also the replay check.  Array order is name order in every
 	 * evstream, so two claims never wait for each other in a cycle.
 	 */
-	[SQL_CLAIM_FILES] = "INSERT INTO {s}.evstream_files (file, batch_id) "
-	    "SELECT unnest($1::text[]), $2::int8 WHERE NOT EXISTS "
+	[SQL_CLAIM_FILES] = "INSERT INTO {s}.evstream_files (file, batch_id, size, mtime_ns) "
+	    "SELECT u.f, $2::int8, u.sz, u.mt FROM unnest($1::text[], $3::int8[], $4::int8[]) "
+	    "AS u(f, sz, mt) WHERE NOT EXISTS "
 	    "(SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $2::int8)",
 	[SQL_FILE_OWNERS] = "SELECT file, batch_id FROM {s}.evstream_files "
 	    "WHERE file = ANY ($1::text[])",
@@ -1239,16 +1240,41 @@ sink_batch_exists(struct sink *s, const char *id, const char *files)
  * evstream's batch has the id or a file), -1 on error.  Only when the claim did
  * not go through does it cost a second statement, to tell a replay from the rest.
  */
-static int
-sink_claim_files(struct sink *s, const char *id, const char *files, size_t nfiles)
+/* "{v0,v1,...}" of the files' sizes (which 0) or modification times (1); NULL: none. */
+static char *
+sink_ids_literal(const struct spool_id *ids, size_t n, int which)
 {
-	const char *params[2] = { files, id };
+	char *p, *q;
+
+	if (ids == NULL || (p = q = malloc(n * (SINK_FORMAT_INT_MAX + 1) + 3)) == NULL)
+		return NULL;
+	*q++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*q++ = ',';
+		q += sink_format_int(q, which == 0 ? ids[i].size : ids[i].mtime_ns);
+	}
+	*q++ = '}';
+	*q = '\0';
+	return p;
+}
+
+static int
+sink_claim_files(struct sink *s, const char *id, const char *files, const struct batch *b)
+{
+	char *sizes = sink_ids_literal(b->ids, b->nfiles, 0);
+	char *mtimes = sink_ids_literal(b->ids, b->nfiles, 1);
+	const char *params[4] = { files, id, sizes, mtimes };
+	size_t nfiles = b->nfiles;
 	PGresult *res;
 	int64_t claimed;
 	int found, file_taken = 0;
 
-	if ((res = sink_run(s, "INSERT evstream_files", s->sql[SQL_CLAIM_FILES], 2, params,
-	    0)) != NULL) {
+	/* Without the identities (no batch ids, or no memory) the names are claimed alone. */
+	res = sink_run(s, "INSERT evstream_files", s->sql[SQL_CLAIM_FILES], 4, params, 0);
+	free(sizes);
+	free(mtimes);
+	if (res != NULL) {
 		claimed = strtoll(PQcmdTuples(res), NULL, 10);
 		PQclear(res);
 		if (nfiles > 0 && claimed == (int64_t)nfiles)
@@ -1412,7 +1438,7 @@ sink_write_batch(struct sink *s, struct batch *b)
 		goto fail;
 	st = SINK_RETRY;
 	if ((files = sink_files_literal(s, b->files, b->nfiles)) == NULL ||
-	    (found = sink_claim_files(s, id, files, b->nfiles)) < 0)
+	    (found = sink_claim_files(s, id, files, b)) < 0)
 		goto fail;
 	if (found == SINK_BATCH_SAME) {
 		log_info("batch %lld is already committed; not writing it again", (long long)b->id);
@@ -1699,22 +1725,29 @@ sink_summary(struct sink *s, struct sink_summary *out)
 }
 
 int
-sink_file_batch(struct sink *s, const char *name, int64_t *batch_id)
+sink_file_batch(struct sink *s, const char *name, int64_t *batch_id, int64_t *size,
+    int64_t *mtime_ns)
 {
-	static const Oid types[] = { SINK_OID_INT8 };
+	static const Oid types[] = { SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8 };
 	const char *params[1] = { name };
 	PGresult *res;
 
 	*batch_id = 0;
+	*size = *mtime_ns = -1;
 	if (sink_ready(s) < 0)
 		return -1;
-	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_FILE_BATCH], 1, params,
-	    types, 1)) == NULL) {
+	if ((res = sink_query(s, "SELECT evstream_files", s->sql[SQL_FILE_BATCH], 1, params,
+	    types, 3)) == NULL) {
 		sink_abort(s);
 		return -1;
 	}
-	if (PQntuples(res) == 1)
+	if (PQntuples(res) == 1) {
 		*batch_id = sink_get_int8(res, 0, 0);
+		if (!PQgetisnull(res, 0, 1) && !PQgetisnull(res, 0, 2)) {
+			*size = sink_get_int8(res, 0, 1);
+			*mtime_ns = sink_get_int8(res, 0, 2);
+		}
+	}
 	PQclear(res);
 	return 0;
 }

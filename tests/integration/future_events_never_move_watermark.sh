@@ -80,7 +80,7 @@ DELETE FROM events WHERE event_time > now() + interval '300 seconds';
 UPDATE evstream_batches SET max_event_time = (SELECT max(event_time) FROM events)
     WHERE batch_id = (SELECT max(batch_id) FROM evstream_batches);
 COMMIT;" >/dev/null
-rm "$CKPT/checkpoint"
+rm -f "$CKPT/checkpoint" "$CKPT/checkpoint.journal"
 F=events_$(date -u +%Y%m%dT%H%M%S.%6N)_requeued.csv
 { echo $H; q "SELECT raw_line FROM event_rejects WHERE reason = 'late' AND batch_id > 5 ORDER BY reject_id"; } >"$SPOOL/.$F.tmp" &&
 	mv "$SPOOL/.$F.tmp" "$SPOOL/$F"
