@@ -10,15 +10,7 @@ stream_setup
 H='event_id,user_id,event_type,product_id,price,event_time'
 row() { echo "$1,7,view,9,0.00,$2"; }
 ago() { date -u -d "-$1 sec" '+%F %T'; }	# this clock, $1 seconds ago
-INI=$ST/evpipe.ini
-cat >"$INI" <<EOF
-[evstream]
-spool_dir = $SPOOL
-checkpoint_dir = $CKPT
-conninfo = $EVPIPE_CONNINFO
-stall_triggers = 1000
-EOF
-evs() { "$EVPIPE_BIN/evstream" -c "$INI" "$@"; }
+stream_ini 'stall_triggers = 1000'
 
 # 1. one valid row, one from 2099 and one 1 h ahead of this clock (a skewed producer)
 A=cccccccc-0000-4000-8000-000000000001 P=cccccccc-0000-4000-8000-000000000002

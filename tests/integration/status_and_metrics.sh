@@ -14,16 +14,7 @@ PROM=$CKPT/evpipe.prom
 H='event_id,user_id,event_type,product_id,price,event_time'
 
 # status reads the daemon's configuration file, as an operator would run it.
-INI=$ST/evpipe.ini
-cat >"$INI" <<EOF
-[evstream]
-spool_dir = $SPOOL
-checkpoint_dir = $CKPT
-conninfo = $EVPIPE_CONNINFO
-trigger_interval = 0.2
-stall_triggers = 50
-EOF
-evs() { "$EVPIPE_BIN/evstream" -c "$INI" "$@"; }
+stream_ini 'trigger_interval = 0.2' 'stall_triggers = 50'
 status_json() { evs status --json >"$ST/status.json" 2>>"$LOG"; }
 js() { jq -r "$1" "$ST/status.json"; }
 metric() { awk -v n="$1" '$1 == n { print $2 }' "${2:-$PROM}"; }

@@ -6,6 +6,7 @@
 #   evstream_once [ARGS]      run evstream --once (sanitized build); log appended to $LOG
 #   evstream_bg [ARGS]        start evstream in the background; pid in $EVSTREAM_PID
 #   evgen_run [ARGS]          run evgen (sanitized build) into $SPOOL
+#   stream_ini [LINE...]      $INI: this test's [evstream] section; evs ARGS runs with it
 #   q SQL                     one value (or rows) from the cluster
 #   csv_ids DIR...            sorted distinct event_ids in the CSV files below DIRs
 #                             (for streams evgen wrote without invalid rows)
@@ -41,6 +42,19 @@ evstream_bg() {
 	"$EVPIPE_BIN/evstream" "${args[@]}" "$@" >>"$LOG" 2>&1 &
 	EVSTREAM_PID=$!
 }
+
+# stream_ini [LINE...]: $INI, an [evstream] section naming this test's spool,
+# checkpoint and database, then LINEs ("key = value"), as an operator's file would;
+# evs ARGS runs evstream with it (`evs status --json`).
+stream_ini() {
+	INI=$ST/evpipe.ini
+	{
+		printf '[evstream]\nspool_dir = %s\ncheckpoint_dir = %s\nconninfo = %s\n' \
+			"$SPOOL" "$CKPT" "$EVPIPE_CONNINFO"
+		printf '%s\n' "$@"
+	} >"$INI"
+}
+evs() { "$EVPIPE_BIN/evstream" -c "$INI" "$@"; }
 
 evgen_run() { "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --log_level=warning "$@"; }
 
