@@ -11,6 +11,7 @@
 #   6. appended to while evstream runs: noticed at once
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 
 # mkcsv NAME SEED: a header, three valid rows and one invalid row (a bad price);
@@ -107,3 +108,13 @@ check_eq "running_appended_not_loaded_twice" "3 1 1" "$(state events_g.csv 7)"
 check_eq "nothing_left_pending" 0 "$(ls "$SPOOL" | grep -c '\.csv$')"
 check_eq "events_total" 21 "$(q 'SELECT count(*) FROM events')"
 check_eq "rejects_total" 7 "$(q 'SELECT count(*) FROM event_rejects')"
+
+# For tests/RELIABILITY.md: seven first files of 3 valid rows and 1 invalid each, six
+# ways to change or bring back a committed one.  More than the first files' rows is
+# a duplicate (a changed file loaded again); fewer is lost.
+ev=$(q 'SELECT count(*) FROM events') rj=$(q 'SELECT count(*) FROM event_rejects')
+twice=$(q "SELECT (SELECT count(*) - count(DISTINCT (file, line_no)) FROM event_rejects) +
+	(SELECT count(f) - count(DISTINCT f) FROM evstream_batches, unnest(files) f)")
+over() { (($1 > $2)) && echo $(($1 - $2)) || echo 0; }
+rel_record committed_file_changed 6 21 "$ev" "$rj" $(($(over 21 "$ev") + $(over 7 "$rj"))) \
+	$((twice + $(over "$ev" 21) + $(over "$rj" 7)))

@@ -5,6 +5,7 @@
 # rewrite of every committed name.  New files are still found at once.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
+. "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 HISTORY=20000
 HEADER='event_id,user_id,event_type,product_id,price,event_time'
@@ -54,3 +55,5 @@ evstream_once
 check_eq "restart_each_file_once" "$((HISTORY + 4)) 0" \
 	"$(q 'SELECT count(*), count(*) - count(DISTINCT f) FROM evstream_batches, unnest(files) f' | tr '|' ' ')"
 check_eq "restart_rows" 40 "$(q 'SELECT count(*) FROM events')"
+csv_ids "$SPOOL" >"$ST/ids"
+rel_compare history_20000_files 1 "$ST/ids"

@@ -34,6 +34,8 @@ SCENARIOS=(
 	"evgen_dir_fsync_failure|system/evgen_dir_fsync_failure_counted_once|evgen's directory fsync after a rename fails (EIO, an LD_PRELOAD shim); evgen restarted (rows counted in the files; lost = reported files missing; duplicated = event_ids in two files or unreported files)"
 	"sighup|system/sighup_keeps_daemons_running|SIGHUP three times to both running daemons"
 	"future_rows|integration/future_events_never_move_watermark|rows dated 2099 and an hour ahead of the clock beside valid ones; evstream restarted (lost = a valid row missing or a future row not rejected as future)"
+	"committed_file_changed|integration/committed_file_changed_quarantined|committed files appended to (stopped and running), replaced by a rename, and forgotten names written again under clean_source off, delete and archive; each goes to quarantine/ (lost = first files' rows missing; duplicated = rows of changed files loaded, rejects or files twice)"
+	"history_20000_files|integration/history_costs_nothing_per_batch|20,000 committed files left in the spool (clean_source = off), idle triggers, new files one per batch, a restart that reads the checkpoint's journal back"
 	"db_hung|system/db_hung_bounded_and_stoppable|a lock held on events, then the server SIGSTOPped mid-batch and mid-connect; SIGTERM each time, the lock released, the server continued"
 	"spool_recreated|system/spool_recreated_followed|the spool moved aside and created again, removed and created later, and moved under a running evgen (files left unread in a moved-aside directory are not counted)"
 	"soak|system/fuzz_and_soak_hold|steady stream at ~10,000 rows/s, 1 % duplicates, watermark 5 s, files deleted once committed"
