@@ -30,7 +30,11 @@ c0=$(cpu_ticks "$EVSTREAM_PID")
 sleep 3
 c1=$(cpu_ticks "$EVSTREAM_PID")
 hz=$(getconf CLK_TCK)
-check "idle_triggers_cost_under_10_percent_of_a_core" test $(((c1 - c0) * 100)) -lt $((3 * hz * 10))
+if [[ -n ${EVPIPE_UNDER_VALGRIND:-} ]]; then
+	skip "idle_triggers_cost_under_10_percent_of_a_core" "CPU time under valgrind is valgrind's"
+else
+	check "idle_triggers_cost_under_10_percent_of_a_core" test $(((c1 - c0) * 100)) -lt $((3 * hz * 10))
+fi
 echo "# idle: $((c1 - c0)) ticks of $hz/s in 3 s with $HISTORY committed files"
 
 # 2. new files are found at once, one batch each; the checkpoint file is not rewritten
