@@ -865,6 +865,16 @@ ckpt_parse_file_line(struct ckpt *c, struct ckpt_reader *r)
 	return 0;
 }
 
+/* The file lines a file or a journal record holds against what its end line counts. */
+static int
+ckpt_count_matches(struct ckpt_reader *r, int64_t nfiles, int64_t seen)
+{
+	if (seen != nfiles)
+		return snprintf(r->why, sizeof(r->why), "the end line counts %" PRId64 " file lines, "
+		    "there are %" PRId64, nfiles, seen), -1;
+	return 0;
+}
+
 /* Everything before the end line, whose checksum has been verified already. */
 static int
 ckpt_parse_body(struct ckpt *c, struct ckpt_reader *r, int64_t nfiles)
@@ -884,10 +894,7 @@ ckpt_parse_body(struct ckpt *c, struct ckpt_reader *r, int64_t nfiles)
 			return -1;
 		seen++;
 	}
-	if (seen != nfiles)
-		return snprintf(r->why, sizeof(r->why), "the end line counts %" PRId64 " file lines, "
-		    "there are %" PRId64, nfiles, seen), -1;
-	return 0;
+	return ckpt_count_matches(r, nfiles, seen);
 }
 
 /*
@@ -951,10 +958,7 @@ ckpt_parse_record(struct ckpt *c, struct ckpt_reader *r, int64_t nfiles, int64_t
 	for (; ckpt_next_line(r) == 0; seen++)
 		if (ckpt_parse_file_line(c, r) < 0)
 			return -1;
-	if (seen != nfiles)
-		return snprintf(r->why, sizeof(r->why), "the end line counts %" PRId64 " file lines, "
-		    "there are %" PRId64, nfiles, seen), -1;
-	return 0;
+	return ckpt_count_matches(r, nfiles, seen);
 }
 
 /*
