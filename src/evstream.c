@@ -912,12 +912,8 @@ evstream_check_ledger(struct evstream *s, const char *name)
 		return 0;	/* another evstream's batch this one has not seen: the claim tells */
 	if (size >= 0 && spool_id_of(s->spool_fd, name, &now) == 0 && now.size == size &&
 	    now.mtime_ns == mtime_ns) {
-		if (ckpt_add_file(s->ckpt, name, batch) < 0)
-			fatal("checkpoint: remembering %s, committed by batch %lld", name,
-			    (long long)batch);
-		evstream_save_ckpt(s);
-		log_debug("%s: committed by batch %lld (another evstream); remembered", name,
-		    (long long)batch);
+		/* Saved with the next batch: lost to a crash, the database answers again. */
+		(void)evstream_note_owner(s, name, batch);
 		evstream_clean(s, name);
 		return 1;
 	}
@@ -1123,7 +1119,7 @@ static int
 evstream_step(struct evstream *s)
 {
 	double t0 = evstream_now();
-	int f, rc = 0;	/* rc 1: another evstream took the batch, fill it again */
+	int f, changed, rc = 0;	/* rc 1: another evstream took the batch, fill it again */
 
 	notify_watchdog(&s->notify);
 	/*
@@ -1135,11 +1131,10 @@ evstream_step(struct evstream *s)
 		return 0;
 	if (f == SPOOL_REPLACED)
 		s->relist_at = 0;	/* the watch and the listing were of the old one */
-	rc = evstream_refresh(s);
+	changed = evstream_refresh(s);
 	evstream_verify_some(s);
-	if (rc <= 0)
+	if (changed <= 0)
 		return 0;
-	rc = 0;
 	do {	/* again while another evstream takes the batch first */
 		batch_reset(&s->b);
 		s->b.id = ckpt_last_batch(s->ckpt) + 1;
