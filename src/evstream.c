@@ -51,6 +51,8 @@ struct evstream_config {
 	char	*db_schema;
 	double	 trigger_interval;
 	long	 max_files_per_trigger;
+	long	 copy_sessions;
+	long	 dedupe_max_ids;
 	double	 watermark_delay;
 	int	 clean_source;
 	double	 retry_max;
@@ -81,6 +83,12 @@ static const struct cfg_key evstream_keys[] = {
 	    "seconds between micro-batches (fixed rate: a late batch is followed at once)"),
 	K(max_files_per_trigger, CFG_INT, "20", 0, 1000000, "files per micro-batch at most (0 = no "
 	    "limit; 1 takes one file per trigger)"),
+	K(copy_sessions, CFG_INT, "2", 1, 64, "database sessions a micro-batch is COPYed through "
+	    "at once, each taking the events whose event_id hashes to it (1: one transaction "
+	    "per batch)"),
+	K(dedupe_max_ids, CFG_INT, "300000", 1000, 100000000, "event_ids the in-memory dedupe set "
+	    "holds at most (~40 bytes each); past it the oldest go, and a duplicate of one of "
+	    "them is dropped by the database instead (counted as conflict)"),
 	K(watermark_delay, CFG_DOUBLE, "300", 0, 31536000,
 	    "seconds: events older than (max event_time committed - this) are late"),
 	{ "clean_source", CFG_ENUM, offsetof(struct evstream_config, clean_source), "off", 0, 0,
