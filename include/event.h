@@ -42,6 +42,22 @@ struct event {
 };
 
 /*
+ * Which of n slices (copy_sessions) an event belongs to: FNV-1a over the id's 16
+ * bytes, modulo n.  A batch whose later slices did not commit is finished by
+ * reading its files again and keeping each slice's events, so this must never
+ * change: an evpipe that hashed otherwise would write the wrong events.
+ */
+static inline unsigned
+event_slice(const uint8_t id[16], unsigned n)
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ id[i]) * 16777619u;
+	return h % n;
+}
+
+/*
  * Why a row did not become an event.  The names are what event_rejects.reason
  * holds and what the logs and metrics say; keep them stable.
  */

@@ -1,27 +1,43 @@
 /*
  * sink — the only door to PostgreSQL (the only file that includes libpq-fe.h).
+ * One struct sink is one session; evstream opens copy_sessions of them.
  *
- * One micro-batch is one transaction:
+ * A micro-batch is written through n sessions, as n slices: slice j holds the
+ * events whose event_id hashes to j (event_slice), each in a transaction of its
+ * own, so the server maintains the indexes on n cores at once.  Rows are
+ * streamed to COPY while the files are read: no batch is ever held in memory.
  *
- *     BEGIN
- *     INSERT INTO evstream_files    -- claim each file, unless batch id is committed:
- *       WHERE NOT EXISTS batch id   --   then (or on 23505, a file claimed) ROLLBACK and
- *                                   --   SELECT files FROM evstream_batches: these files:
- *                                   --   a replay, done; else SINK_TAKEN
- *     SAVEPOINT; COPY events                 -- 23505: ROLLBACK TO SAVEPOINT, COPY into a temp
- *                                            --   stage, INSERT ... ON CONFLICT DO NOTHING
- *     COPY event_rejects
- *     INSERT INTO evstream_batches (the batch log row, with `written`; 23505: the id was
- *                                   taken meanwhile, SINK_TAKEN)
- *     COMMIT                        (checks evstream_files' deferred foreign key)
+ *     every slice j:  BEGIN                       (slice 0 first checks that the
+ *                                                  batch id is not committed)
+ *                     COPY events, streamed        -- or, in merge mode, COPY into a temp
+ *                                                  --   stage and INSERT ... ON CONFLICT
+ *                                                  --   DO NOTHING at the end
+ *     slice 0 also:   COPY event_rejects           (whenever the rejects in hand fill up)
+ *                     INSERT INTO evstream_files   (claim the files: a file another
+ *                                                  batch holds fails here, SINK_TAKEN)
+ *                     INSERT INTO evstream_batches (the batch row, with every count)
+ *                     INSERT INTO evstream_slices  (one row per other slice: pending)
+ *                     COMMIT                       -- first; then each other slice:
+ *     slice j > 0:    DELETE its evstream_slices row; COMMIT
  *
- * so the events, the rejects and the record that the batch happened become
- * visible together or not at all, and writing the same batch twice (a crash
- * after COMMIT, before the checkpoint) changes nothing.  The batch log row is
- * the proof of a commit, and evstream_files the proof of which batch committed a
- * file: a file is committed once, whoever takes it, so several evstreams (each
- * with its own checkpoint) can share one spool and one database.  A batch id or a
- * file another evstream committed first is SINK_TAKEN, never a silent skip.
+ * With one session this is one transaction: the events, the rejects and the
+ * record that the batch happened become visible together or not at all.  With
+ * more, slice 0's COMMIT is the batch's commit point: from then on the batch
+ * is in the batch log and its files are claimed, and each other slice either
+ * committed or is still listed in evstream_slices.  A batch with such rows is
+ * finished (by this evstream or the next to start): its files are read again
+ * with the watermark and future bound it was filtered with, and only the
+ * missing slices are written.  Slices never share an event_id, so which of them
+ * committed cannot change a dedupe decision in the others (README "Parallel
+ * sessions").  A COPY that meets an event_id the table already holds (one the
+ * in-memory set could not see) fails the slice with SINK_CONFLICT; the batch is
+ * then written again in merge mode, which stores only the new rows.
+ *
+ * Writing the same batch twice changes nothing: the batch row is the proof of a
+ * commit, and evstream_files the proof of which batch committed a file; a file
+ * is committed once, whoever takes it, so several evstreams (each with its own
+ * checkpoint) can share one spool and one database.  A batch id or a file
+ * another evstream committed first is SINK_TAKEN, never a silent skip.
  *
  * Errors come back as a status, never as an exit.  The transaction is rolled
  * back (or the connection closed, when rolling back is impossible) before any
@@ -70,7 +86,13 @@ enum sink_status {
 	 * was written; learn what it committed (sink_batches_after, sink_file_owners)
 	 * and build the batch again without those files. */
 	SINK_TAKEN = 3,
+	/* A row the database holds already (an event_id the in-memory set had let go,
+	 * a restored database): nothing was written; write the batch again in merge
+	 * mode, which skips such rows. */
+	SINK_CONFLICT = 4,
 };
+
+#define SINK_MAX_SLICES 64	/* copy_sessions' bound: a batch's pending slices fit a bit mask */
 
 #define SINK_MUSTCHECK __attribute__((warn_unused_result))
 
@@ -99,6 +121,13 @@ int  sink_connected(const struct sink *s);
  */
 void sink_set_stop_flag(struct sink *s, const volatile sig_atomic_t *stop);
 
+/*
+ * The sessions of one batch (s among them): while s waits for the server, the
+ * COPY data libpq holds for the others is sent as their sockets take it, so no
+ * server idles while the reader waits for another.  The array must outlive s.
+ */
+void sink_set_peers(struct sink *s, struct sink **peers, int n);
+
 /* Last error, one line, no secrets ("" if none), and its SQLSTATE ("" if the
  * error did not come from the server, e.g. a refused connection). */
 const char *sink_error(const struct sink *s);
@@ -108,13 +137,60 @@ const char *sink_sqlstate(const struct sink *s);
 const char *sink_target(struct sink *s);
 
 /*
- * Write the batch in one transaction (see the top of this file) and set
- * b->n.written to the rows inserted into events.  Connects first if needed.
- * SINK_OK also when the batch had already been committed: then nothing is
- * written, b->n.written is 0 and sink_replayed() says 1.
+ * Writing a batch (see the top of this file).  Each call rolls its session back
+ * before it returns an error, and the caller rolls back the other sessions.
+ *
+ * sink_slice_begin: BEGIN and open the slice's COPY (merge: through the stage).
+ * For slice 0, SINK_TAKEN when the batch id is committed already.
+ * sink_slice_event: one event into the slice's COPY (0, or -1 with the error set).
+ * sink_slice_rejects: slice 0: the rejects in hand into event_rejects, then
+ * batch_clear_rejects (call it when batch_rejects_full says so).
+ * sink_slice_end: close the COPY (slice 0: and store the rejects left); *written:
+ * the rows the slice inserted.  SINK_CONFLICT: see above.
+ * sink_batch_commit: slice 0, once every slice has ended: claim the files, the
+ * batch row (b->n, and written[] summed into b->n.written), one evstream_slices
+ * row per other slice, COMMIT.  The batch's commit point.
+ * sink_slice_commit: slice j > 0, after slice 0 committed: its evstream_slices row
+ * goes, COMMIT (SINK_TAKEN: another evstream finished it first).
+ * A batch whose write failed is built again from its files before another try:
+ * the rejects slice 0 handed on are gone from it.  SINK_FATAL: the batch handed in
+ * is malformed (a bug upstream).
  */
-enum sink_status sink_write_batch(struct sink *s, struct batch *b) SINK_MUSTCHECK;
-int  sink_replayed(const struct sink *s);	/* last sink_write_batch was a no-op replay */
+enum sink_status sink_slice_begin(struct sink *s, const struct batch *b, int slice, int merge)
+    SINK_MUSTCHECK;
+int sink_slice_event(struct sink *s, const struct event *e) SINK_MUSTCHECK;
+int sink_slice_rejects(struct sink *s, struct batch *b) SINK_MUSTCHECK;
+enum sink_status sink_slice_end(struct sink *s, struct batch *b, int slice, int64_t *written)
+    SINK_MUSTCHECK;
+enum sink_status sink_batch_commit(struct sink *s, struct batch *b, const int64_t *written,
+    int nslices) SINK_MUSTCHECK;
+enum sink_status sink_slice_commit(struct sink *s, const struct batch *b, int slice,
+    int64_t written) SINK_MUSTCHECK;
+void sink_rollback(struct sink *s);	/* abandon the slice in hand; never fails */
+/* After sink_slice_event or sink_slice_rejects returned -1: roll the slice back;
+ * SINK_CONFLICT or SINK_RETRY as sink_slice_end would have said. */
+enum sink_status sink_slice_failed(struct sink *s) SINK_MUSTCHECK;
+/* Take from's error as s's own (one session reports for all). */
+void sink_adopt_error(struct sink *s, const struct sink *from);
+
+/*
+ * A batch whose slice 0 committed and some other slice did not (a crash, a lost
+ * connection between the commits): what finishing it needs.
+ */
+struct sink_unfinished {
+	int64_t	 batch_id;
+	int	 nslices;
+	uint64_t pending;	/* bit j: slice j is not committed */
+	int64_t	 watermark_us;	/* what the batch was filtered with (EVENT_TIME_NONE: none) */
+	int64_t	 future_us;	/* INT64_MAX: none */
+	int64_t	 max_time_us;
+};
+typedef int (*sink_unfinished_fn)(void *arg, const struct sink_unfinished *u);
+int sink_unfinished(struct sink *s, sink_unfinished_fn fn, void *arg) SINK_MUSTCHECK;
+
+/* The files of a committed batch, in order, into b (batch_add_file), each with the
+ * size and mtime it had when read in b->ids (-1: not recorded). */
+int sink_batch_files(struct sink *s, int64_t batch_id, struct batch *b) SINK_MUSTCHECK;
 
 /*
  * 1 if the database stores this file name exactly, i.e. it is valid UTF-8.
@@ -127,8 +203,8 @@ int  sink_name_storable(const char *name);
 /*
  * Test aid, off unless set: fn(arg, point) runs at a named moment inside a
  * batch's transaction, so a test can kill the process exactly there.  One
- * point so far: "inside_copy", in every COPY, once half its rows have reached
- * the server (flushed) and the rest have not been sent.
+ * point so far: "inside_copy", at the end of every events COPY, once all its rows
+ * have reached the server (flushed) and before the COPY is ended.
  */
 typedef void (*sink_hook_fn)(void *arg, const char *point);
 void sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg);
@@ -143,8 +219,9 @@ void sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg);
 int sink_last_batch(struct sink *s, int64_t *batch_id, int64_t *max_event_time_us)
     SINK_MUSTCHECK;
 
-/* Each committed batch with id > after_id, in id order, with its files in order.
- * The strings live until fn returns. */
+/* Each committed batch with id > after_id, in id order, with its files in order, up
+ * to the first unfinished one (sink_unfinished): a checkpoint takes whole batches
+ * only.  The strings live until fn returns. */
 typedef int (*sink_batch_fn)(void *arg, int64_t batch_id, char *const *files, size_t nfiles,
     int64_t max_event_time_us);
 int sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg)
@@ -174,7 +251,8 @@ void sink_get_stats(const struct sink *s, struct sink_stats *out);
  * rows the database already held (valid - late - duplicates - written).
  * written_last_* count batches whose committed_at is within that span of the
  * server's now(), which now_us reports.  Times are EVENT_TIME_NONE when there is
- * no batch.  rejects[] is event_rejects by reason (late included); names this
+ * no batch.  unfinished: batches whose slice 0 committed and some other slice has
+ * not (yet).  rejects[] is event_rejects by reason (late included); names this
  * build does not know are added up in rejects[REJECT_NONE].
  */
 struct sink_summary {
@@ -183,6 +261,8 @@ struct sink_summary {
 	int64_t written_last_minute, written_last_hour;
 	int64_t last_commit_us, max_event_time_us, now_us;
 	int64_t rejects[REJECT_NREASONS];
+	int64_t unfinished;		/* batches with slices not committed (evstream_slices) */
+	int64_t unfinished_since_us;	/* the oldest one's slice 0 commit */
 };
 int sink_summary(struct sink *s, struct sink_summary *out) SINK_MUSTCHECK;
 

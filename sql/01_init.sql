@@ -96,3 +96,20 @@ SELECT f.file, min(b.batch_id)
 FROM evstream_batches b, unnest(b.files) AS f(file)
 GROUP BY f.file
 ON CONFLICT (file) DO NOTHING;
+
+-- The slices of a batch written through several sessions (copy_sessions > 1) that
+-- have not committed yet.  Slice j holds the events whose event_id hashes to j, in a
+-- transaction of its own.  Slice 0 commits first, with the claims, the rejects, the
+-- batch row and one row here for each other slice; each other slice deletes its own
+-- row in its own transaction.  A row left here is a batch that must be finished: the
+-- next evstream to start (or to recover from a failure) reads the batch's files
+-- again with the watermark and future bound it was filtered with, and writes only
+-- the missing slices (see README "Parallel sessions").  Empty at rest.
+CREATE TABLE IF NOT EXISTS evstream_slices (
+    batch_id     bigint       NOT NULL REFERENCES evstream_batches (batch_id) ON DELETE CASCADE,
+    slice        integer      NOT NULL CHECK (slice > 0),
+    nslices      integer      NOT NULL CHECK (nslices > slice),
+    written      bigint       NOT NULL,   -- rows the slice inserted when slice 0 committed
+    future_bound timestamptz,             -- later events were rejected as 'future'
+    PRIMARY KEY (batch_id, slice)
+);

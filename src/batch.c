@@ -42,7 +42,7 @@ batch_reset(struct batch *b)
 {
 	for (size_t i = 0; i < b->nfiles; i++)
 		free(b->files[i]);
-	b->nfiles = b->nev = b->nrej = b->textlen = 0;
+	b->nfiles = b->nrej = b->textlen = 0;
 	memset(&b->n, 0, sizeof(b->n));
 	b->id = 0;
 	b->watermark_us = b->max_time_us = EVENT_TIME_NONE;
@@ -55,7 +55,7 @@ batch_free(struct batch *b)
 	batch_reset(b);
 	free(b->files);
 	free(b->ids);
-	free(b->ev);
+	free(b->frej);
 	free(b->rej);
 	free(b->text);
 	batch_init(b);
@@ -64,26 +64,25 @@ batch_free(struct batch *b)
 int
 batch_add_file(struct batch *b, const char *name)
 {
+	size_t idcap = b->capfiles, rejcap = b->capfiles;
 	char *dup;
 
-	size_t cap = b->capfiles;
-
-	/* ids grows with files, to the same capacity. */
-	if (batch_grow(&b->ids, &cap, b->nfiles + 1, sizeof(*b->ids)) < 0 ||
+	/* ids and frej grow with files, to the same capacity. */
+	if (batch_grow(&b->ids, &idcap, b->nfiles + 1, sizeof(*b->ids)) < 0 ||
+	    batch_grow(&b->frej, &rejcap, b->nfiles + 1, sizeof(*b->frej)) < 0 ||
 	    batch_grow(&b->files, &b->capfiles, b->nfiles + 1, sizeof(*b->files)) < 0 ||
 	    (dup = strdup(name)) == NULL)
 		return -1;
 	memset(&b->ids[b->nfiles], 0, sizeof(*b->ids));
+	memset(&b->frej[b->nfiles], 0, sizeof(*b->frej));
 	b->files[b->nfiles++] = dup;
 	return 0;
 }
 
-struct event *
-batch_add_event(struct batch *b)
+void
+batch_clear_rejects(struct batch *b)
 {
-	if (batch_grow(&b->ev, &b->capev, b->nev + 1, sizeof(*b->ev)) < 0)
-		return NULL;
-	return &b->ev[b->nev++];
+	b->nrej = b->textlen = 0;
 }
 
 int
@@ -112,10 +111,42 @@ batch_add_reject(struct batch *b, uint32_t file, int64_t line, enum reject_reaso
 }
 
 struct batch_fill {
-	struct batch	*b;
-	struct dedupe	*dd;
-	uint32_t	 file;
+	struct batch		*b;
+	struct dedupe		*dd;
+	const struct batch_out	*out;
+	uint32_t		 file;
+	int			 sent;		/* rows of this file went out */
+	int			 out_failed;	/* and out said stop */
 };
+
+/* A reject into the batch; handed on when the rejects in hand are full. */
+static int
+batch_reject(struct batch_fill *f, const struct csv_row *row, enum reject_reason why)
+{
+	struct batch *b = f->b;
+
+	struct batch_file_rejects *fr = &b->frej[f->file];
+
+	if (batch_add_reject(b, f->file, row->line, why, row->raw, row->rawlen) < 0)
+		return -1;
+	b->n.reason[why]++;
+	if (reject_is_invalid(why) && fr->invalid++ == 0) {
+		fr->first_line = row->line;
+		fr->first = why;
+	}
+	if (why == REJECT_FUTURE && b->n.future == 1) {
+		b->future_file = f->file;
+		b->future_line = row->line;
+	}
+	if (b->textlen < BATCH_REJECTS_BYTES && b->nrej < BATCH_REJECTS_MAX)
+		return 0;
+	f->sent = 1;
+	if (f->out->rejects(f->out->arg, b) < 0) {
+		f->out_failed = 1;
+		return -1;
+	}
+	return 0;
+}
 
 /* One row's fate: reject (invalid, late or future), duplicate, or event. */
 static int
@@ -123,26 +154,26 @@ batch_take_row(void *arg, const struct csv_row *row)
 {
 	struct batch_fill *f = arg;
 	struct batch *b = f->b;
-	struct event ev, *e;
 	enum reject_reason why;
+	struct event ev;
 	int fresh;
 
 	b->n.rows++;
 	if ((why = validate_row(row, &ev)) != REJECT_NONE) {
 		b->n.rejected++;
-		return batch_add_reject(b, f->file, row->line, why, row->raw, row->rawlen);
+		return batch_reject(f, row, why);
 	}
 	b->n.valid++;
 	/* As in Spark, the watermark comes from earlier batches only. */
 	if (b->watermark_us != EVENT_TIME_NONE && ev.time_us < b->watermark_us) {
 		b->n.late++;
-		return batch_add_reject(b, f->file, row->line, REJECT_LATE, row->raw, row->rawlen);
+		return batch_reject(f, row, REJECT_LATE);
 	}
 	/* The bound was computed once per batch: one compare per row. */
 	if (ev.time_us > b->future_us) {
 		b->n.late++;
 		b->n.future++;
-		return batch_add_reject(b, f->file, row->line, REJECT_FUTURE, row->raw, row->rawlen);
+		return batch_reject(f, row, REJECT_FUTURE);
 	}
 	if ((fresh = dedupe_insert(f->dd, ev.id, ev.time_us)) < 0)
 		return -1;
@@ -150,9 +181,11 @@ batch_take_row(void *arg, const struct csv_row *row)
 		b->n.dup++;
 		return 0;
 	}
-	if ((e = batch_add_event(b)) == NULL)
+	f->sent = 1;
+	if (f->out->event(f->out->arg, &ev) < 0) {
+		f->out_failed = 1;
 		return -1;
-	*e = ev;
+	}
 	if (ev.time_us > b->max_time_us)
 		b->max_time_us = ev.time_us;
 	return 0;
@@ -173,11 +206,11 @@ batch_io_fate(int err)
 }
 
 enum batch_file_status
-batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd, int dirfd,
-    const char *name, char *err, size_t errlen)
+batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd,
+    const struct batch_out *out, int dirfd, const char *name, char *err, size_t errlen)
 {
 	const struct batch saved = *b;	/* sizes and counters, to undo a failed file */
-	struct batch_fill f = { b, dd, (uint32_t)b->nfiles };
+	struct batch_fill f = { b, dd, out, (uint32_t)b->nfiles, 0, 0 };
 	enum csvin_status st;
 	int read_errno;
 
@@ -191,13 +224,13 @@ batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd, int dirfd,
 		spool_id_from_stat(csvin_read_stat(in), &b->ids[f.file]);
 		return BATCH_FILE_OK;
 	}
+	if (f.out_failed)
+		return BATCH_FILE_STOPPED;
 	if (st == CSVIN_ABORTED)
 		snprintf(err, errlen, "out of memory while reading");
+	if (f.sent)
+		return BATCH_FILE_BROKEN;	/* the file stays in the batch, which cannot commit */
 	free(b->files[--b->nfiles]);
-	/* Every event this file added entered the set fresh: take exactly those out. */
-	for (size_t i = saved.nev; i < b->nev; i++)
-		dedupe_remove(dd, b->ev[i].id);
-	b->nev = saved.nev;
 	b->nrej = saved.nrej;
 	b->textlen = saved.textlen;
 	b->n = saved.n;

@@ -78,7 +78,7 @@ static const struct cfg_key evstream_keys[] = {
 	    CFG_SECRET, "libpq connection string; POSTGRES_HOST/PORT/DB/USER/PASSWORD and "
 	    "PG* variables override it (put the password in the environment, not here)" },
 	K(db_schema, CFG_STR, "public", 0, 0, "schema holding events, event_rejects, evstream_batches, "
-	    "evstream_files"),
+	    "evstream_files, evstream_slices"),
 	K(trigger_interval, CFG_DOUBLE, "10", 0.001, 86400,
 	    "seconds between micro-batches (fixed rate: a late batch is followed at once)"),
 	K(max_files_per_trigger, CFG_INT, "20", 0, 1000000, "files per micro-batch at most (0 = no "
@@ -119,7 +119,9 @@ static const struct cfg_table evstream_table = {
 struct evstream {
 	struct evstream_config	 cfg;
 	struct ckpt		*ckpt;
-	struct sink		*sink;
+	struct sink		*sink;		/* slices[0]: slice 0, and every read */
+	struct sink		*slices[SINK_MAX_SLICES];	/* one session per slice */
+	int			 nslices;	/* copy_sessions */
 	struct dedupe		*dd;
 	struct csvin		*csv;
 	int			 spool_fd;
@@ -131,6 +133,16 @@ struct evstream {
 	size_t			 list_from;	/* list.names before this are committed */
 	double			 relist_at;	/* when to list the whole spool again (monotonic) */
 	struct batch		 b;
+	size_t			*plan;		/* the batch's files: indices into list.names */
+	size_t			 nplan, capplan;	/* (SIZE_MAX: dropped at an earlier try) */
+	int			 merge;		/* write through the stage (ON CONFLICT) */
+	int			 dedupe_stale;	/* rows read but not committed: rebuild the set */
+	int			 replan;	/* a file broke mid-batch: write it again, shorter */
+	int			 unfinished;	/* a slice after slice 0 did not commit */
+	struct batch		 rb;		/* a batch read again to finish it */
+	int			 redo_slice, redo_n;	/* the slice it finishes, of how many */
+	int			 exit_code;	/* 1: --once could not finish */
+	double			 finish_at;	/* when to try an unfinished batch again */
 	int			 db_down;	/* an outage is in progress (logged once) */
 	char			 last_state[8];	/* its SQLSTATE: a new cause is logged too */
 	double			 backoff;
@@ -212,8 +224,9 @@ evstream_sleep_until(struct evstream *s, double until)
 /*
  * Test-only crash points: EVSTREAM_FAILPOINT=name makes the process SIGKILL
  * itself there, so tests can hit exact moments: before_write, inside_copy (the
- * sink's hook, half a COPY sent), after_commit (between commit and checkpoint),
- * after_checkpoint.  Off unless the variable is set.
+ * sink's hook: every row of a slice sent, its COPY not ended), between_slices
+ * (slice 0 committed, the others not: copy_sessions > 1), after_commit (every
+ * slice committed, the checkpoint not written), after_checkpoint.  Off unless the variable is set.
  */
 static void
 evstream_failpoint(const char *name)
@@ -302,23 +315,19 @@ evstream_dedupe_add(void *arg, const uint8_t id[16], int64_t time_us)
 }
 
 /*
- * The dedupe set is rebuilt from the table, not from the checkpoint: events with
- * event_time >= the watermark, plus the events of the batch in hand (accepted but
- * not yet committed).  The table is the truth, and the index on event_time makes
- * this a range scan bounded by the watermark window.
+ * The dedupe set is rebuilt from the table, not from the checkpoint: the events
+ * with event_time >= the watermark wm.  The table is the truth, and the index on
+ * event_time makes this a range scan bounded by the watermark window.  At start,
+ * and after a batch was rolled back (its rows had entered the set).
  */
 static int
-evstream_rebuild_dedupe(struct evstream *s)
+evstream_rebuild_dedupe(struct evstream *s, int64_t wm)
 {
-	int64_t wm = evstream_watermark(s, ckpt_max_event_time(s->ckpt));
-
 	dedupe_clear(s->dd);
 	if (sink_load_ids_since(s->sink, wm == EVENT_TIME_NONE ? INT64_MIN : wm,
 	    evstream_dedupe_add, s->dd) < 0)
 		return -1;
-	for (size_t i = 0; i < s->b.nev; i++)
-		if (dedupe_insert(s->dd, s->b.ev[i].id, s->b.ev[i].time_us) < 0)
-			return -1;
+	s->dedupe_stale = 0;
 	log_info("dedupe set rebuilt from the events table: %zu ids since the watermark",
 	    dedupe_count(s->dd));
 	return 0;
@@ -355,6 +364,7 @@ evstream_pull(struct evstream *s)
 }
 
 static int evstream_forget_uncommitted(struct evstream *s);
+static int evstream_finish(struct evstream *s);
 
 /* Make the checkpoint agree with evstream_batches.  The database wins. */
 static int
@@ -362,7 +372,9 @@ evstream_reconcile(struct evstream *s)
 {
 	int64_t db_last, db_max, ck_last = ckpt_last_batch(s->ckpt);
 
-	if (sink_last_batch(s->sink, &db_last, &db_max) < 0)
+	/* Unfinished batches first; one that waits for a file holds the stream back. */
+	if ((s->unfinished = evstream_finish(s)) < 0 ||
+	    sink_last_batch(s->sink, &db_last, &db_max) < 0)
 		return -1;
 	if (db_last > ck_last) {
 		if (evstream_pull(s) < 0)
@@ -381,7 +393,7 @@ evstream_reconcile(struct evstream *s)
 	}
 	if (evstream_forget_uncommitted(s) < 0)
 		return -1;
-	return evstream_rebuild_dedupe(s);
+	return evstream_rebuild_dedupe(s, evstream_watermark(s, ckpt_max_event_time(s->ckpt)));
 }
 
 /* Write the checkpoint; while it cannot be written, stop advancing and say why. */
@@ -488,7 +500,7 @@ evstream_file_warn(const char *name, int errnum, const char *fmt, ...)
  * One warning per committed file that had invalid rows: an invalid row is a
  * producer's bug someone should hear of (a late or duplicate row is not).  Said
  * after the commit, so a batch retried through an outage says it once.  The rows
- * themselves are in event_rejects; rejects are stored in file order.
+ * themselves are in event_rejects.
  */
 static void
 evstream_warn_rejects(const struct evstream *s)
@@ -498,26 +510,18 @@ evstream_warn_rejects(const struct evstream *s)
 
 	if (b->n.rejected == 0 || !log_enabled(LOG_LVL_WARNING))
 		return;
-	for (size_t i = 0; i < b->nrej; ) {
-		const struct reject *first = NULL;
-		uint32_t file = b->rej[i].file;
-		long long n = 0;
-
-		for (; i < b->nrej && b->rej[i].file == file; i++) {
-			if (!reject_is_invalid(b->rej[i].reason))
-				continue;
-			if (n++ == 0)
-				first = &b->rej[i];
-		}
-		if (first == NULL)
+	for (size_t i = 0; i < b->nfiles; i++) {
+		const struct batch_file_rejects *fr = &b->frej[i];
+		long long n = fr->invalid;
+		if (n == 0)
 			continue;
-		snprintf(f_file, sizeof(f_file), "FILE=%s", b->files[file]);
+		snprintf(f_file, sizeof(f_file), "FILE=%s", b->files[i]);
 		snprintf(f_batch, sizeof(f_batch), "BATCH_ID=%lld", (long long)b->id);
 		snprintf(f_rej, sizeof(f_rej), "REJECTED=%lld", n);
 		log_fields(LOG_LVL_WARNING, 0, (const char *const[]){ f_file, f_batch, f_rej, NULL },
 		    "%s/%s: %lld invalid row%s (the first on line %lld: %s); kept in event_rejects "
-		    "by batch %lld", s->cfg.spool_dir, b->files[file], n, n == 1 ? "" : "s",
-		    (long long)first->line, reject_reason_names[first->reason], (long long)b->id);
+		    "by batch %lld", s->cfg.spool_dir, b->files[i], n, n == 1 ? "" : "s",
+		    (long long)fr->first_line, reject_reason_names[fr->first], (long long)b->id);
 	}
 }
 
@@ -589,17 +593,12 @@ evstream_warn_future(const struct evstream *s)
 	if (b->n.future == 0 || !log_enabled(LOG_LVL_WARNING))
 		return;
 	ts_format(b->future_us, bound);
-	for (size_t i = 0; i < b->nrej; i++)
-		if (b->rej[i].reason == REJECT_FUTURE) {
-			evstream_file_warn(b->files[b->rej[i].file], 0, "batch %lld: %lld row%s dated "
-			    "after %s UTC (this clock + max_future_seconds %g), the first %s/%s line "
-			    "%lld; rejected as 'future', the watermark did not move: is a producer's "
-			    "clock wrong? (evstream(8), FUTURE AND LATE EVENTS)", (long long)b->id,
-			    (long long)b->n.future, b->n.future == 1 ? "" : "s", bound,
-			    s->cfg.max_future_seconds, s->cfg.spool_dir, b->files[b->rej[i].file],
-			    (long long)b->rej[i].line);
-			return;
-		}
+	evstream_file_warn(b->files[b->future_file], 0, "batch %lld: %lld row%s dated after %s "
+	    "UTC (this clock + max_future_seconds %g), the first %s/%s line %lld; rejected as "
+	    "'future', the watermark did not move: is a producer's clock wrong? (evstream(8), "
+	    "FUTURE AND LATE EVENTS)", (long long)b->id, (long long)b->n.future,
+	    b->n.future == 1 ? "" : "s", bound, s->cfg.max_future_seconds, s->cfg.spool_dir,
+	    b->files[b->future_file], (long long)b->future_line);
 }
 
 /*
@@ -624,14 +623,16 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 
 	if (s->metrics_path[0] == '\0')
 		return;
-	if (b != NULL && !sink_replayed(s->sink))
+	if (b != NULL)
 		metrics_add_batch(&s->metrics, b, seconds, wall);
 	if (b != NULL && s->cfg.once && evstream_now() - s->metrics_at < 1)
 		return;
 	s->metrics_at = evstream_now();
-	sink_get_stats(s->sink, &st);
-	now.copy_bytes = st.copy_bytes;
-	now.reconnects = st.connects > 1 ? st.connects - 1 : 0;
+	for (int j = 0; j < s->nslices; j++) {
+		sink_get_stats(s->slices[j], &st);
+		now.copy_bytes += st.copy_bytes;
+		now.reconnects += st.connects > 1 ? st.connects - 1 : 0;
+	}
 	if (spool_pending(s->spool_fd, &after, evstream_committed, s->ckpt, 0, &p) == 0 &&
 	    p.n > 0) {
 		now.files_pending = p.n;
@@ -670,10 +671,10 @@ evstream_note_owner(void *arg, const char *name, int64_t batch_id)
 
 /*
  * Another evstream committed the batch's id or one of its files first: the
- * database refused the batch (nothing was written).  Undo its events in the dedupe
- * set, take what was committed from the database into the checkpoint, and have the
- * caller build the batch again: the files committed elsewhere now read as
- * committed.  -1 if a signal asked us to stop.
+ * database refused the batch (nothing was written; its rows left the dedupe set
+ * stale).  Take what was committed from the database into the checkpoint, and
+ * have the caller build the batch again: the files committed elsewhere now read
+ * as committed.  -1 if a signal asked us to stop.
  */
 static int
 evstream_taken(struct evstream *s)
@@ -683,8 +684,7 @@ evstream_taken(struct evstream *s)
 
 	log_info("batch %lld: %s; taking the committed batches from the database and building "
 	    "it again", (long long)s->b.id, sink_error(s->sink));
-	for (size_t i = 0; i < s->b.nev; i++)
-		(void)dedupe_remove(s->dd, s->b.ev[i].id);
+	s->unfinished = 1;	/* what took it may be a batch still finishing its slices */
 	for (;;) {
 		if (evstream_db_ready(s) < 0)
 			return -1;
@@ -706,27 +706,351 @@ evstream_taken(struct evstream *s)
 	return evstream_stop ? -1 : 0;
 }
 
+/* --- writing a batch through the slices ---------------------------------------------- */
+
+/* An accepted event goes to the session of its slice. */
+static int
+evstream_route(void *arg, const struct event *e)
+{
+	struct evstream *s = arg;
+
+	return sink_slice_event(s->slices[event_slice(e->id, (unsigned)s->nslices)], e);
+}
+
+/* The rejects in hand go with slice 0. */
+static int
+evstream_hand_rejects(void *arg, struct batch *b)
+{
+	struct evstream *s = arg;
+
+	return sink_slice_rejects(s->sink, b);
+}
+
 /*
- * Commit the batch in hand: database first, then checkpoint, then clean_source.
- * 0 when committed, 1 when another evstream took it (build it again), -1 when stopped.
+ * Roll back the first n slices; whatever they had read is in the dedupe set.
+ * The loop's messages read the first session's error: slice `failed`'s goes there.
+ */
+static enum sink_status
+evstream_abandon(struct evstream *s, int n, enum sink_status st, int failed)
+{
+	for (int j = 0; j < n; j++)
+		if (j != failed)
+			sink_rollback(s->slices[j]);
+	if (failed > 0)
+		sink_adopt_error(s->sink, s->slices[failed]);
+	s->dedupe_stale = 1;
+	return st;
+}
+
+/* A slice whose sink said stop while rows were read: which, and why. */
+static enum sink_status
+evstream_stopped_slice(struct evstream *s, int *failed)
+{
+	for (int j = 0; j < s->nslices; j++)
+		if (sink_error(s->slices[j])[0] != '\0') {
+			*failed = j;
+			return sink_slice_failed(s->slices[j]);
+		}
+	return SINK_RETRY;
+}
+
+/*
+ * Read the planned files into the open slices.  SINK_OK when every file was
+ * read or dropped; a file that cannot be read yet ends the batch before it.
+ * s->replan: a file failed after some of its rows went out; the batch is
+ * written again without it and the files after it.
+ */
+static enum sink_status
+evstream_fill(struct evstream *s, int *failed)
+{
+	const struct batch_out out = { evstream_route, evstream_hand_rejects, s };
+	char err[512];
+
+	for (size_t k = 0; k < s->nplan; k++) {
+		const char *name = s->list.names[s->plan[k]];
+		if (s->plan[k] == SIZE_MAX)
+			continue;	/* quarantined or gone at an earlier try */
+		notify_watchdog(&s->notify);	/* a long backfill is not a hang */
+		switch (batch_read_file(&s->b, s->csv, s->dd, &out, s->spool_fd, name, err,
+		    sizeof(err))) {
+		case BATCH_FILE_OK:
+			break;
+		case BATCH_FILE_QUARANTINE:
+			evstream_quarantine(s, name, err);
+			s->plan[k] = SIZE_MAX;
+			break;
+		case BATCH_FILE_GONE:
+			evstream_file_warn(name, 0, "%s/%s vanished before it was read; nothing "
+			    "of it was loaded", s->cfg.spool_dir, name);
+			s->plan[k] = SIZE_MAX;
+			break;
+		case BATCH_FILE_RETRY:
+			/* Order matters more than progress: later files wait too. */
+			evstream_file_warn(name, 0, "%s/%s: %s; it and the files after it wait "
+			    "for the next trigger", s->cfg.spool_dir, name, err);
+			s->nplan = k;
+			return SINK_OK;
+		case BATCH_FILE_BROKEN:
+			evstream_file_warn(name, 0, "%s/%s: %s; batch %lld is rolled back and "
+			    "written again without it and the files after it, which wait for the "
+			    "next trigger", s->cfg.spool_dir, name, err, (long long)s->b.id);
+			s->nplan = k;
+			s->replan = 1;
+			return SINK_RETRY;
+		case BATCH_FILE_STOPPED:
+			return evstream_stopped_slice(s, failed);
+		}
+	}
+	return SINK_OK;
+}
+
+/* The batch's bounds, from what is committed; the same at every try. */
+static void
+evstream_batch_start(struct evstream *s)
+{
+	batch_reset(&s->b);
+	s->b.id = ckpt_last_batch(s->ckpt) + 1;
+	s->b.max_time_us = ckpt_max_event_time(s->ckpt);
+	s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
+	s->b.future_us = evstream_future_bound(s);
+}
+
+/*
+ * One try at the planned batch: open every slice, stream the files, end the
+ * slices, commit slice 0 (the batch's commit point), then the others.  A
+ * failure before slice 0's commit rolls everything back.  After it, a slice
+ * that does not commit leaves the batch unfinished (s->unfinished): it is
+ * finished from the files before the loop goes on.
+ */
+static enum sink_status
+evstream_attempt(struct evstream *s)
+{
+	int64_t written[SINK_MAX_SLICES];
+	enum sink_status st;
+	int n = s->nslices, j, failed = -1;
+
+	evstream_batch_start(s);
+	for (j = 0; j < n; j++)
+		if ((st = sink_slice_begin(s->slices[j], &s->b, j, s->merge)) != SINK_OK)
+			return evstream_abandon(s, j + 1, st, j);
+	if ((st = evstream_fill(s, &failed)) != SINK_OK || s->b.nfiles == 0)
+		return evstream_abandon(s, n, st, failed);
+	for (j = n - 1; j >= 0; j--)
+		if ((st = sink_slice_end(s->slices[j], &s->b, j, &written[j])) != SINK_OK)
+			return evstream_abandon(s, n, st, j);
+	if ((st = sink_batch_commit(s->sink, &s->b, written, n)) != SINK_OK)
+		return evstream_abandon(s, n, st, 0);
+	if (n > 1)
+		evstream_failpoint("between_slices");
+	for (j = 1; j < n; j++)
+		if ((st = sink_slice_commit(s->slices[j], &s->b, j, written[j])) != SINK_OK &&
+		    st != SINK_TAKEN) {
+			log_warnx("batch %lld: slice %d of %d did not commit (%s); finishing it from "
+			    "the files", (long long)s->b.id, j, n, sink_error(s->slices[j]));
+			(void)evstream_abandon(s, n, st, j);
+			s->unfinished = 1;
+			break;
+		}
+	return SINK_OK;
+}
+
+/* --- finishing a batch whose later slices did not commit ----------------------------- */
+
+/* Only the events of the slice being finished go out. */
+static int
+evstream_route_redo(void *arg, const struct event *e)
+{
+	struct evstream *s = arg;
+
+	if (event_slice(e->id, (unsigned)s->redo_n) != (unsigned)s->redo_slice)
+		return 0;
+	return sink_slice_event(s->sink, e);
+}
+
+/* Slice 0 stored the rejects. */
+static int
+evstream_drop_rejects(void *arg, struct batch *b)
+{
+	(void)arg;
+	batch_clear_rejects(b);
+	return 0;
+}
+
+/* Read the batch's files again into the open slice; -1 unless each is as it was. */
+static int
+evstream_reread(struct evstream *s, const struct batch *was, struct batch *b)
+{
+	const struct batch_out out = { evstream_route_redo, evstream_drop_rejects, s };
+	const struct spool_id *id;
+	char err[512];
+
+	for (size_t i = 0; i < was->nfiles; i++) {
+		const char *name = was->files[i];
+		notify_watchdog(&s->notify);
+		if (batch_read_file(b, s->csv, s->dd, &out, s->spool_fd, name, err,
+		    sizeof(err)) != BATCH_FILE_OK) {
+			log_errx("batch %lld cannot be finished: %s/%s: %s; later batches wait, and "
+			    "it is tried again in retry_max seconds (restore the file to let the "
+			    "stream go on)",
+			    (long long)was->id, s->cfg.spool_dir, name, err);
+			return -1;
+		}
+		id = &b->ids[b->nfiles - 1];
+		if ((was->ids[i].size >= 0 && id->size != was->ids[i].size) ||
+		    (was->ids[i].mtime_ns >= 0 && id->mtime_ns != was->ids[i].mtime_ns)) {
+			log_errx("batch %lld cannot be finished: %s/%s changed since the batch read "
+			    "it (%lld bytes then, %lld now); later batches wait: restore it to let "
+			    "the stream go on",
+			    (long long)was->id, s->cfg.spool_dir, name,
+			    (long long)was->ids[i].size, (long long)id->size);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Write one missing slice of batch `was`: the dedupe set as it was before the
+ * batch (the database's ids since its watermark: the committed slices' ids are
+ * among them, but no slice shares an event_id with another), the files read
+ * again with the batch's bounds, only this slice's events sent.
+ */
+static enum sink_status
+evstream_redo_slice(struct evstream *s, const struct batch *was, int slice, int nslices)
+{
+	struct batch *b = &s->rb;
+	enum sink_status st;
+	int64_t written;
+
+	if (evstream_rebuild_dedupe(s, was->watermark_us) < 0)
+		return SINK_RETRY;
+	batch_reset(b);
+	b->id = was->id;
+	b->watermark_us = was->watermark_us;
+	b->future_us = was->future_us;
+	b->max_time_us = was->max_time_us;
+	s->redo_slice = slice;
+	s->redo_n = nslices;
+	if ((st = sink_slice_begin(s->sink, b, slice, s->merge)) != SINK_OK)
+		return st;
+	if (evstream_reread(s, was, b) < 0) {
+		sink_rollback(s->sink);
+		return SINK_FATAL;	/* not the database's fault: wait for the file */
+	}
+	if ((st = sink_slice_end(s->sink, b, slice, &written)) != SINK_OK)
+		return st;
+	st = sink_slice_commit(s->sink, b, slice, written);
+	return st == SINK_TAKEN ? SINK_OK : st;	/* TAKEN: another evstream finished it */
+}
+
+static int
+evstream_finish_one(void *arg, const struct sink_unfinished *u)
+{
+	struct evstream *s = arg;
+	struct batch was;
+	enum sink_status st = SINK_OK;
+
+	batch_init(&was);
+	was.id = u->batch_id;
+	was.watermark_us = u->watermark_us;
+	was.future_us = u->future_us;
+	was.max_time_us = u->max_time_us;
+	if (sink_batch_files(s->sink, u->batch_id, &was) < 0) {
+		batch_free(&was);
+		return -1;
+	}
+	log_info("batch %lld is unfinished (slice 0 committed, not every other of its %d): "
+	    "reading its %zu files again to write the missing slices", (long long)u->batch_id,
+	    u->nslices, was.nfiles);
+	for (int j = 1; j < u->nslices && st == SINK_OK; j++)
+		if (u->pending & (UINT64_C(1) << j))
+			while ((st = evstream_redo_slice(s, &was, j, u->nslices)) == SINK_CONFLICT)
+				s->merge = 1;
+	s->dedupe_stale = 1;	/* it holds the ids since this batch's watermark */
+	batch_free(&was);
+	if (st == SINK_FATAL)
+		return 1;	/* logged; the next trigger tries again */
+	return st == SINK_OK ? 0 : -1;
+}
+
+/*
+ * Finish every unfinished batch.  0 done; 1 a file stops it (logged): later
+ * batches wait, since their dedupe decisions depend on it; -1 the database.
  */
 static int
-evstream_commit(struct evstream *s, double t0)
+evstream_finish(struct evstream *s)
+{
+	int rc = sink_unfinished(s->sink, evstream_finish_one, s);
+
+	s->unfinished = rc != 0;
+	return rc;
+}
+
+/* Before a new batch: 0 when no batch is unfinished, else -1 (this trigger does nothing). */
+static int
+evstream_finished(struct evstream *s)
+{
+	int rc;
+
+	if (!s->unfinished)
+		return 0;
+	if (evstream_now() < s->finish_at)
+		return -1;
+	if ((rc = evstream_finish(s)) == 0)
+		return 0;
+	s->finish_at = evstream_now() + s->cfg.retry_max;	/* a file is not back at once */
+	if (rc < 0)
+		evstream_outage(s, "finishing a batch's slices");
+	else if (s->cfg.once) {
+		log_errx("--once: an unfinished batch waits for its file; stopping with nothing "
+		    "more loaded (or, to give its missing slices up for lost: DELETE FROM "
+		    "evstream_slices WHERE batch_id = ..., then start again)");
+		s->exit_code = 1;
+		evstream_stop = 1;
+	}
+	return -1;
+}
+
+/*
+ * Write the planned batch, then checkpoint and clean_source.  0 when committed
+ * (b.nfiles 0: every planned file was dropped), 1 when another evstream took it
+ * (plan again), -1 when stopped.
+ */
+static void evstream_record(struct evstream *s, double t0);
+
+static int
+evstream_write(struct evstream *s, double t0)
 {
 	enum sink_status st;
 	char what[64];
 
-	snprintf(what, sizeof(what), "writing batch %lld", (long long)s->b.id);
 	for (;;) {
 		if (evstream_db_ready(s) < 0)
-			return -1;	/* stopped: the transaction was rolled back */
+			return -1;	/* stopped: the transactions were rolled back */
+		if (s->dedupe_stale && evstream_rebuild_dedupe(s, evstream_watermark(s,
+		    ckpt_max_event_time(s->ckpt))) < 0) {
+			evstream_outage(s, "rebuilding the dedupe set");
+			continue;
+		}
 		evstream_failpoint("before_write");
-		if ((st = sink_write_batch(s->sink, &s->b)) == SINK_OK)
+		if ((st = evstream_attempt(s)) == SINK_OK)
 			break;
+		snprintf(what, sizeof(what), "writing batch %lld", (long long)s->b.id);
 		if (st == SINK_FATAL)
 			fatalx("batch %lld: %s; stopping", (long long)s->b.id, sink_error(s->sink));
 		if (st == SINK_TAKEN)
 			return evstream_taken(s) < 0 ? -1 : 1;
+		if (st == SINK_CONFLICT) {
+			log_info("batch %lld: %s; writing it again through the stage, which keeps "
+			    "only the rows the database does not hold", (long long)s->b.id,
+			    sink_error(s->sink));
+			s->merge = 1;
+			continue;
+		}
+		if (s->replan) {
+			s->replan = 0;
+			continue;
+		}
 		if (evstream_stop) {
 			log_info("batch %lld: %s; stopping (the next start reconciles the checkpoint "
 			    "with the database: nothing is lost or repeated)", (long long)s->b.id,
@@ -735,21 +1059,40 @@ evstream_commit(struct evstream *s, double t0)
 		}
 		evstream_outage(s, what);
 	}
+	if (s->b.nfiles == 0)
+		return 0;
+	/* Finished now, or (waiting for a file) before the next batch: see evstream_step. */
+	while (s->unfinished && evstream_finish(s) < 0) {
+		evstream_outage(s, "finishing a batch's slices");
+		if (evstream_stop)
+			return -1;	/* the next start finishes it */
+	}
 	evstream_db_ok(s);
 	evstream_failpoint("after_commit");
-	if (ckpt_add_batch(s->ckpt, s->b.id, s->b.files, s->b.ids, s->b.nfiles,
-	    s->b.max_time_us) < 0)
-		fatal("checkpoint: recording batch %lld", (long long)s->b.id);
+	evstream_record(s, t0);
+	return 0;
+}
+
+/* The batch is committed: the checkpoint, clean_source, the logs and the metrics. */
+static void
+evstream_record(struct evstream *s, double t0)
+{
+	struct batch *b = &s->b;
+
+	if (ckpt_add_batch(s->ckpt, b->id, b->files, b->ids, b->nfiles, b->max_time_us) < 0)
+		fatal("checkpoint: recording batch %lld", (long long)b->id);
 	evstream_save_ckpt(s);
 	evstream_failpoint("after_checkpoint");
-	for (size_t i = 0; i < s->b.nfiles; i++)
-		evstream_clean(s, s->b.files[i]);
-	dedupe_evict(s->dd, evstream_watermark(s, s->b.max_time_us));
+	for (size_t i = 0; i < b->nfiles; i++)
+		evstream_clean(s, b->files[i]);
+	dedupe_evict(s->dd, evstream_watermark(s, b->max_time_us));
+	/* Through the stage only until a batch finds nothing stored already. */
+	if (s->merge && b->n.written == b->n.valid - b->n.late - b->n.dup)
+		s->merge = 0;
 	evstream_warn_rejects(s);
 	evstream_warn_future(s);
 	evstream_log_batch(s, (evstream_now() - t0) * 1000);
-	evstream_publish(s, &s->b, evstream_now() - t0);
-	return 0;
+	evstream_publish(s, b, evstream_now() - t0);
 }
 
 /* Where name is in a listing sorted by strcmp, or SIZE_MAX. */
@@ -950,21 +1293,42 @@ evstream_quarantine_odd(struct evstream *s, const struct spool_list *odd)
 	}
 }
 
-/* Read the next files into the batch.  Returns how many were taken. */
+static int
+evstream_grow_plan(struct evstream *s)
+{
+	size_t ncap = s->capplan ? s->capplan * 2 : 64;
+	size_t *p = reallocarray(s->plan, ncap, sizeof(*p));
+
+	if (p == NULL) {
+		log_warn("planning a batch: out of memory; the batch takes fewer files");
+		return -1;
+	}
+	s->plan = p;
+	s->capplan = ncap;
+	return 0;
+}
+
+/*
+ * Choose the next batch's files: up to max_files_per_trigger names the
+ * checkpoint does not hold, in name order, from listing index `from` on.
+ * Names the database committed (another evstream) or cannot store are dealt
+ * with here, before anything is read.  Returns how many were planned.
+ */
 static size_t
-evstream_fill(struct evstream *s)
+evstream_plan(struct evstream *s, size_t from)
 {
 	size_t i, limit = s->cfg.max_files_per_trigger ? (size_t)s->cfg.max_files_per_trigger :
 	    SIZE_MAX;
-	char err[512];
 
+	s->nplan = 0;
 	/* The committed names at the front are passed once, not at every trigger. */
 	while (s->list_from < s->list.n && ckpt_is_committed(s->ckpt, s->list.names[s->list_from]))
 		evstream_clean(s, s->list.names[s->list_from++]);
-	for (i = s->list_from; i < s->list.n && s->b.nfiles < limit; i++) {
+	for (i = from > s->list_from ? from : s->list_from; i < s->list.n && s->nplan < limit;
+	    i++) {
 		const char *name = s->list.names[i];
 		s->pending = s->list.n - i;
-		notify_watchdog(&s->notify);	/* a long backfill is not a hang */
+		notify_watchdog(&s->notify);
 		if (ckpt_is_committed(s->ckpt, name)) {
 			evstream_clean(s, name);	/* committed before a crash, not yet cleaned */
 			continue;
@@ -973,8 +1337,7 @@ evstream_fill(struct evstream *s)
 		case 1:
 			continue;
 		case -1:
-			s->pending = s->list.n - i;
-			return s->b.nfiles;
+			return s->nplan;
 		}
 		if (!sink_name_storable(name)) {
 			/* A restart knows committed files by the names the database holds. */
@@ -983,25 +1346,12 @@ evstream_fill(struct evstream *s)
 			    "rename it to load it");
 			continue;
 		}
-		switch (batch_read_file(&s->b, s->csv, s->dd, s->spool_fd, name, err, sizeof(err))) {
-		case BATCH_FILE_OK:
+		if (s->nplan == s->capplan && evstream_grow_plan(s) < 0)
 			break;
-		case BATCH_FILE_QUARANTINE:
-			evstream_quarantine(s, name, err);
-			break;
-		case BATCH_FILE_GONE:
-			evstream_file_warn(name, 0, "%s/%s vanished before it was read; nothing "
-			    "of it was loaded", s->cfg.spool_dir, name);
-			break;
-		case BATCH_FILE_RETRY:
-			/* Order matters more than progress: later files wait too. */
-			evstream_file_warn(name, 0, "%s/%s: %s; it and the files after it wait "
-			    "for the next trigger", s->cfg.spool_dir, name, err);
-			return s->b.nfiles;
-		}
+		s->plan[s->nplan++] = i;
 	}
 	s->pending = s->list.n - i;
-	return s->b.nfiles;
+	return s->nplan;
 }
 
 /*
@@ -1127,7 +1477,8 @@ static int
 evstream_step(struct evstream *s)
 {
 	double t0 = evstream_now();
-	int f, changed, rc = 0;	/* rc 1: another evstream took the batch, fill it again */
+	size_t from = 0;
+	int f, changed, rc, first = 1;
 
 	notify_watchdog(&s->notify);
 	/*
@@ -1141,20 +1492,23 @@ evstream_step(struct evstream *s)
 		s->relist_at = 0;	/* the watch and the listing were of the old one */
 	changed = evstream_refresh(s);
 	evstream_verify_some(s);
-	if (changed <= 0)
+	if (evstream_finished(s) < 0 || changed <= 0)
 		return 0;
-	do {	/* again while another evstream takes the batch first */
-		batch_reset(&s->b);
-		s->b.id = ckpt_last_batch(s->ckpt) + 1;
-		s->b.max_time_us = ckpt_max_event_time(s->ckpt);
-		s->b.watermark_us = evstream_watermark(s, s->b.max_time_us);
-		s->b.future_us = evstream_future_bound(s);
-		size_t taken = evstream_fill(s);
-		if (!s->cfg.once && rc == 0)
+	/* Again while another evstream takes the batch first, or every file was dropped. */
+	do {
+		size_t planned = evstream_plan(s, from), last;
+		if (!s->cfg.once && first)
 			evstream_watch_backlog(s);
-		if (taken == 0)
+		first = 0;
+		if (planned == 0)
 			return 0;
-	} while ((rc = evstream_commit(s, t0)) > 0);
+		last = s->plan[planned - 1];
+		if ((rc = evstream_write(s, t0)) == 0 && s->b.nfiles == 0) {
+			from = last + 1;
+			rc = 2;
+		} else if (rc == 1)
+			from = 0;
+	} while (rc > 0);
 	return rc < 0 ? -1 : (int)s->b.nfiles;
 }
 
@@ -1256,17 +1610,25 @@ evstream_open(struct evstream *s)
 		log_errx("checkpoint_dir=%s: %s", s->cfg.checkpoint_dir, err);
 		exit(EXIT_CONFIG);
 	}
-	if ((s->sink = sink_new(s->cfg.conninfo, s->cfg.db_schema, err, sizeof(err))) == NULL) {
-		log_errx("bad configuration: %s", err);
-		exit(EXIT_CONFIG);
+	s->nslices = (int)s->cfg.copy_sessions;
+	for (int j = 0; j < s->nslices; j++) {
+		if ((s->slices[j] = sink_new(s->cfg.conninfo, s->cfg.db_schema, err,
+		    sizeof(err))) == NULL) {
+			log_errx("bad configuration: %s", err);
+			exit(EXIT_CONFIG);
+		}
+		/* SIGTERM ends any database wait too: the call is cancelled, rolled back. */
+		sink_set_stop_flag(s->slices[j], &evstream_stop);
+		if (getenv("EVSTREAM_FAILPOINT") != NULL)
+			sink_set_test_hook(s->slices[j], evstream_sink_hook, NULL);
 	}
-	/* SIGTERM ends any database wait too: the call is cancelled, the batch rolled back. */
-	sink_set_stop_flag(s->sink, &evstream_stop);
-	if (getenv("EVSTREAM_FAILPOINT") != NULL)
-		sink_set_test_hook(s->sink, evstream_sink_hook, NULL);
+	s->sink = s->slices[0];
+	for (int j = 0; j < s->nslices; j++)
+		sink_set_peers(s->slices[j], s->slices, s->nslices);
 	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new()) == NULL)
 		fatal("allocating the reader and the dedupe set");
 	batch_init(&s->b);
+	batch_init(&s->rb);
 	metrics_init(&s->metrics, evstream_wallclock());
 	if (metrics_path(s->cfg.checkpoint_dir, s->cfg.metrics_file, s->metrics_path,
 	    sizeof(s->metrics_path)) < 0) {
@@ -1280,6 +1642,8 @@ evstream_close(struct evstream *s)
 {
 	metrics_free(&s->metrics);
 	batch_free(&s->b);
+	batch_free(&s->rb);
+	free(s->plan);
 	spool_list_free(&s->list);
 	spool_list_free(&s->odd);
 	spool_delta_free(&s->delta);
@@ -1287,7 +1651,8 @@ evstream_close(struct evstream *s)
 		(void)close(s->watch);	/* inotify: nothing to lose */
 	dedupe_free(s->dd);
 	csvin_free(s->csv);
-	sink_free(s->sink);
+	for (int j = 0; j < s->nslices; j++)
+		sink_free(s->slices[j]);
 	ckpt_close(s->ckpt);
 	close(s->spool_fd);
 	cfg_free(&evstream_table, &s->cfg);
@@ -1345,5 +1710,5 @@ main(int argc, char **argv)
 	notify_stopping(&s.notify);
 	log_info("stopping%s", evstream_stop ? " after a signal" : "");
 	evstream_close(&s);
-	return 0;
+	return s.exit_code;
 }

@@ -58,9 +58,9 @@ metrics_add_batch(struct metrics *m, const struct batch *b, double seconds, doub
 	m->rows[METRICS_INVALID] += (uint64_t)b->n.rejected;
 	if (sent > b->n.written)	/* never below: the database cannot insert more */
 		m->rows[METRICS_CONFLICT] += (uint64_t)(sent - b->n.written);
-	for (i = 0; i < b->nrej; i++)
-		if (reject_is_invalid(b->rej[i].reason))
-			m->invalid[b->rej[i].reason]++;
+	for (i = 0; i < REJECT_NREASONS; i++)
+		if (reject_is_invalid((enum reject_reason)i))
+			m->invalid[i] += (uint64_t)b->n.reason[i];
 	for (i = 0; i < METRICS_NBUCKETS && seconds > metrics_buckets[i]; i++)
 		;
 	if (i < METRICS_NBUCKETS)

@@ -19,6 +19,9 @@
 #include "sink_format.h"
 
 #define SINK_CHUNK	(1024 * 1024)	/* bytes per PQputCopyData: big enough to amortise the call */
+/* Bytes per events COPY statement (~4 M rows, well under a minute on the bench): a
+ * batch of any size is many statements, each far inside statement_timeout. */
+#define SINK_COPY_MAX	((size_t)256 * 1024 * 1024)
 #define SINK_FETCH	"10000"		/* ids per FETCH: bounds the memory of a restart's reload */
 #define SINK_PG_EPOCH_US INT64_C(946684800000000)	/* 2000-01-01, binary timestamps' zero */
 #define SINK_SCRUB_MIN	4		/* shorter passwords would blank out ordinary words */
@@ -69,20 +72,19 @@ static const struct { const char *key, *value; } sink_tcp_defaults[] = {
 
 /* Every statement, with {s} for the quoted schema; expanded once, on first connect. */
 enum sink_sql {
-	SQL_CHECK_TABLES, SQL_BATCH_EXISTS, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
+	SQL_CHECK_TABLES, SQL_BATCH_COMMITTED, SQL_COPY_EVENTS, SQL_STAGE_CREATE, SQL_COPY_STAGE,
 	SQL_STAGE_MERGE, SQL_COPY_REJECTS, SQL_REJECT_STAGE_CREATE, SQL_COPY_REJECT_STAGE,
 	SQL_REJECT_STAGE_MERGE, SQL_BATCH_INSERT, SQL_LAST_BATCH, SQL_BATCHES_AFTER,
 	SQL_IDS_CURSOR, SQL_SUMMARY, SQL_REJECT_REASONS, SQL_FILE_BATCH, SQL_RECENT_LATE,
-	SQL_CLAIM_FILES, SQL_FILE_OWNERS, SQL_CLAIM_LISTED, SQL_N
+	SQL_CLAIM_FILES, SQL_FILE_OWNERS, SQL_CLAIM_LISTED, SQL_SLICES_INSERT, SQL_SLICE_DONE,
+	SQL_BATCH_WRITTEN, SQL_UNFINISHED, SQL_BATCH_FILES, SQL_N
 };
 
 static const char *const sink_sql_tmpl[SQL_N] = {
 	[SQL_CHECK_TABLES] = "SELECT t FROM unnest(ARRAY['events', 'event_rejects', "
-	    "'evstream_batches', 'evstream_files']) AS t WHERE to_regclass(quote_ident($1) || '.' || "
+	    "'evstream_batches', 'evstream_files', 'evstream_slices']) AS t WHERE to_regclass(quote_ident($1) || '.' || "
 	    "quote_ident(t)) IS NULL",
-	/* Same id, same files: a replay.  Same id, other files: another evstream's batch. */
-	[SQL_BATCH_EXISTS] = "SELECT files = $2::text[] FROM {s}.evstream_batches "
-	    "WHERE batch_id = $1",
+	[SQL_BATCH_COMMITTED] = "SELECT 1 FROM {s}.evstream_batches WHERE batch_id = $1",
 	[SQL_COPY_EVENTS] = "COPY {s}.events (" SINK_EVENT_COLS ") FROM STDIN (FORMAT binary)",
 	/* No constraints but NOT NULL: it must take the duplicates the real table refuses. */
 	[SQL_STAGE_CREATE] = "CREATE TEMP TABLE IF NOT EXISTS evstream_stage "
@@ -108,7 +110,9 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	/* unnest, not the array itself: rows need no array-literal parser. */
 	[SQL_BATCHES_AFTER] = "SELECT b.batch_id, b.max_event_time, f.name "
 	    "FROM {s}.evstream_batches b LEFT JOIN LATERAL unnest(b.files) WITH ORDINALITY "
-	    "AS f(name, ord) ON true WHERE b.batch_id > $1 ORDER BY b.batch_id, f.ord",
+	    "AS f(name, ord) ON true WHERE b.batch_id > $1 AND b.batch_id < coalesce((SELECT "
+	    "min(batch_id) FROM {s}.evstream_slices), 9223372036854775807) "
+	    "ORDER BY b.batch_id, f.ord",
 	[SQL_IDS_CURSOR] = "DECLARE evstream_ids NO SCROLL CURSOR FOR "
 	    "SELECT event_id, event_time FROM {s}.events WHERE event_time >= $1",
 	/* For `evstream status`: one pass over the batch log (one row per batch). */
@@ -119,8 +123,10 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "coalesce(sum(valid - late - duplicates - written), 0)::int8, "
 	    "coalesce(sum(written) FILTER (WHERE committed_at > now() - interval '1 minute'), 0)"
 	    "::int8, coalesce(sum(written) FILTER (WHERE committed_at > now() - "
-	    "interval '1 hour'), 0)::int8, max(committed_at), max(max_event_time), now() "
-	    "FROM {s}.evstream_batches",
+	    "interval '1 hour'), 0)::int8, max(committed_at), max(max_event_time), now(), "
+	    "(SELECT count(DISTINCT batch_id) FROM {s}.evstream_slices)::int8, "
+	    "(SELECT min(b.committed_at) FROM {s}.evstream_batches b WHERE b.batch_id IN "
+	    "(SELECT batch_id FROM {s}.evstream_slices)) FROM {s}.evstream_batches",
 	[SQL_REJECT_REASONS] = "SELECT reason, count(*)::int8 FROM {s}.event_rejects "
 	    "GROUP BY reason",
 	/*
@@ -150,6 +156,21 @@ static const char *const sink_sql_tmpl[SQL_N] = {
 	    "SELECT f, min(b.batch_id) FROM {s}.evstream_batches b, unnest(b.files) AS f "
 	    "WHERE f = ANY ($1::text[]) GROUP BY f ON CONFLICT (file) DO NOTHING "
 	    "RETURNING file, batch_id",
+	/* Slice k of the array is slice k (1-based ordinality: slice 0 needs no row). */
+	[SQL_SLICES_INSERT] = "INSERT INTO {s}.evstream_slices (batch_id, slice, nslices, written, "
+	    "future_bound) SELECT $1, u.k, $2, u.w, $4 FROM unnest($3::int8[]) WITH ORDINALITY "
+	    "AS u(w, k)",
+	[SQL_SLICE_DONE] = "DELETE FROM {s}.evstream_slices WHERE batch_id = $1 AND slice = $2 "
+	    "RETURNING written",
+	[SQL_BATCH_WRITTEN] = "UPDATE {s}.evstream_batches SET written = written + $2 "
+	    "WHERE batch_id = $1",
+	[SQL_UNFINISHED] = "SELECT s.batch_id, s.slice::int8, s.nslices::int8, s.future_bound, "
+	    "b.watermark, b.max_event_time FROM {s}.evstream_slices s "
+	    "JOIN {s}.evstream_batches b USING (batch_id) ORDER BY s.batch_id, s.slice",
+	[SQL_BATCH_FILES] = "SELECT f.name, e.size, e.mtime_ns FROM {s}.evstream_batches b "
+	    "CROSS JOIN LATERAL unnest(b.files) WITH ORDINALITY AS f(name, ord) "
+	    "LEFT JOIN {s}.evstream_files e ON e.file = f.name AND e.batch_id = b.batch_id "
+	    "WHERE b.batch_id = $1 ORDER BY f.ord",
 };
 
 /* Connection keywords read from the environment, first match wins, before conninfo. */
@@ -170,7 +191,14 @@ struct sink {
 	char		*buf;		/* COPY data, reused across batches */
 	size_t		 len, cap;
 	int		 nomem;		/* a COPY stopped because buf could not grow */
-	int		 replayed;
+	int		 copying;	/* the slice's events COPY is open */
+	int		 malformed;	/* the batch handed in is a bug upstream: SINK_FATAL */
+	int		 pending;	/* libpq holds COPY data the socket has not taken */
+	size_t		 copy_bytes;	/* sent through the events COPY in hand */
+	struct sink	**peers;	/* the batch's other sessions, pushed while this one waits */
+	int		 npeers;
+	int		 merge;		/* the slice goes through the stage (ON CONFLICT) */
+	int64_t		 written;	/* rows the slice has stored so far */
 	sink_hook_fn	 hook;		/* test aid, see sink_set_test_hook */
 	void		*hook_arg;
 	struct sink_stats stats;	/* for the metrics; only ever grows */
@@ -555,14 +583,45 @@ sink_give_up(struct sink *s, const char *fmt, ...)
  * error set when the wait is given up: the stop flag (after a cancel and
  * SINK_STOP_GRACE), the client's limit, or a poll failure.
  */
+/*
+ * While one session waits, the others' COPY data that libpq still holds goes
+ * out as their sockets take it: every server keeps rows to work on, whichever
+ * session the reader is waiting for.  Returns how many pollfds it added.
+ */
+static int
+sink_peers_poll(const struct sink *s, struct pollfd *p, struct sink **who)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->npeers; i++) {
+		struct sink *o = s->peers[i];
+		if (o == s || !o->pending || o->conn == NULL || PQsocket(o->conn) < 0)
+			continue;
+		p[n] = (struct pollfd){ PQsocket(o->conn), POLLOUT, 0 };
+		who[n++] = o;
+	}
+	return n;
+}
+
+static void
+sink_peers_push(struct pollfd *p, struct sink **who, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (p[i].revents != 0 && (who[i]->pending = PQflush(who[i]->conn)) < 0)
+			who[i]->pending = 0;	/* lost: its own next call says so */
+}
+
 static int
 sink_wait(struct sink *s, struct sink_clock *w, short events)
 {
-	struct pollfd p = { PQsocket(s->conn), events, 0 };
+	struct pollfd p[1 + SINK_MAX_SLICES];
+	struct sink *peer[SINK_MAX_SLICES];
 	double now, waited;
 	char who[32], bound[48];
+	int npeer;
 
-	if (p.fd < 0)
+	p[0] = (struct pollfd){ PQsocket(s->conn), events, 0 };
+	if (p[0].fd < 0)
 		return sink_give_up(s, "%s: %s", w->what, PQerrorMessage(s->conn));
 	for (;;) {
 		now = sink_now();
@@ -589,8 +648,12 @@ sink_wait(struct sink *s, struct sink_clock *w, short events)
 			    "or a server that does not answer); %s, SIGTERM stops it sooner",
 			    sink_who(s, who), w->what, waited, bound);
 		}
-		int rc = poll(&p, 1, SINK_SLICE_MS);
+		npeer = sink_peers_poll(s, p + 1, peer);
+		p[0].revents = 0;
+		int rc = poll(p, 1 + (nfds_t)npeer, SINK_SLICE_MS);
 		if (rc > 0)
+			sink_peers_push(p + 1, peer, npeer);
+		if (p[0].revents != 0)
 			return 0;
 		if (rc < 0 && errno != EINTR)
 			return sink_give_up(s, "%s: poll: %s", w->what, strerror(errno));
@@ -604,11 +667,13 @@ sink_send_all(struct sink *s, struct sink_clock *w)
 	int rc;
 
 	while ((rc = PQflush(s->conn)) == 1) {
+		s->pending = 1;
 		if (sink_wait(s, w, POLLIN | POLLOUT) < 0)
 			return -1;
 		if (!PQconsumeInput(s->conn))
 			break;		/* the connection failed: PQflush says so */
 	}
+	s->pending = 0;
 	if (rc < 0 && !s->broken)
 		sink_set_error(s, "", "%s: %s", w->what, PQerrorMessage(s->conn));
 	return rc < 0 ? -1 : 0;
@@ -676,6 +741,13 @@ sink_exec(struct sink *s, const char *what, const char *sql, int nparams,
 	if (!sent || sink_send_all(s, &w) < 0)
 		return NULL;
 	return sink_result(s, &w);
+}
+
+void
+sink_set_peers(struct sink *s, struct sink **peers, int n)
+{
+	s->peers = peers;
+	s->npeers = n;
 }
 
 void
@@ -1006,7 +1078,13 @@ sink_grow(struct sink *s, size_t need)
 	return 0;
 }
 
-/* Send the buffer in pieces of at most a chunk (one reject's raw line can be bigger). */
+/*
+ * Hand the buffer to libpq in pieces of at most a chunk (one reject's raw line can
+ * be bigger), without waiting for the server: the reader parses the next chunk
+ * while this one goes out.  libpq queues all it is given, so a chunk it still
+ * holds is sent first: libpq's queue stays below a chunk, and that wait is the
+ * only one, during which the other sessions' queues are sent too (sink_wait).
+ */
 static int
 sink_flush(struct sink *s)
 {
@@ -1014,15 +1092,22 @@ sink_flush(struct sink *s)
 	size_t off = 0, n;
 	int rc = 0;
 
-	/* Non-blocking, libpq queues all it is given: sending each chunk bounds the queue. */
 	for (; off < s->len && rc == 0; off += n) {
 		n = s->len - off < SINK_CHUNK ? s->len - off : SINK_CHUNK;
-		if (PQputCopyData(s->conn, s->buf + off, (int)n) != 1 || sink_send_all(s, &w) < 0)
+		if ((s->pending && sink_send_all(s, &w) < 0) ||
+		    PQputCopyData(s->conn, s->buf + off, (int)n) != 1 ||
+		    (s->pending = PQflush(s->conn)) < 0)
 			rc = -1;
 		else
 			s->stats.copy_bytes += n;
 	}
 	s->len = 0;
+	/* The server may have refused the COPY already (a unique key): its answer says so. */
+	if (rc < 0 && !s->broken) {
+		PGresult *res = sink_result(s, &w);
+		sink_fail(s, "COPY events", res);
+		PQclear(res);
+	}
 	return rc;
 }
 
@@ -1037,8 +1122,6 @@ sink_reserve(struct sink *s, size_t need)
 	return s->buf + s->len;
 }
 
-typedef int (*sink_row_fn)(struct sink *s, const struct batch *b, size_t i);
-
 /* A value's length prefix, then the value. */
 static char *
 sink_bin_field(char *p, const void *v, size_t len)
@@ -1048,35 +1131,13 @@ sink_bin_field(char *p, const void *v, size_t len)
 	return p + len;
 }
 
-/* Both COPYs of events send all b->nev rows, so row 0 opens the stream and the last closes it. */
+/* A reserve that failed says why: the send's error is set, running out of memory is not. */
 static int
-sink_row_event(struct sink *s, const struct batch *b, size_t i)
+sink_reserve_failed(struct sink *s, const char *what)
 {
-	const struct event *e = &b->ev[i];
-	const char *type = event_type_names[e->type];
-	char *p, *start;
-	size_t n;
-
-	if ((p = start = sink_reserve(s, SINK_EVENT_ROW_MAX)) == NULL)
-		return -1;
-	if (i == 0)
-		p += sink_format_bin_header(p);
-	p += sink_format_be16(p, SINK_EVENT_NFIELDS);
-	p = sink_bin_field(p, e->id, 16);
-	p += sink_format_be32(p, 4);
-	p += sink_format_be32(p, (uint32_t)e->user_id);
-	p = sink_bin_field(p, type, strlen(type));
-	p += sink_format_be32(p, 4);
-	p += sink_format_be32(p, (uint32_t)e->product_id);
-	n = sink_format_numeric_cents(p + 4, e->price_cents);	/* its length goes first */
-	p += sink_format_be32(p, (uint32_t)n);
-	p += n;
-	p += sink_format_be32(p, 8);
-	p += sink_format_bin_time(p, e->time_us);
-	if (i + 1 == b->nev)
-		p += sink_format_be16(p, 0xffff);	/* trailer: field count -1 */
-	s->len += (size_t)(p - start);
-	return 0;
+	if (s->nomem)
+		sink_set_error(s, "", "%s: out of memory", what);
+	return -1;
 }
 
 static int
@@ -1113,23 +1174,11 @@ sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg)
 	s->hook_arg = arg;
 }
 
-/* Half the rows are out: make sure the server has them, then let the test act. */
-static void
-sink_copy_half(struct sink *s)
-{
-	(void)sink_flush(s);	/* a failure shows at PQputCopyEnd */
-	s->hook(s->hook_arg, "inside_copy");
-}
-
-/* COPY n rows made by `row`; *rows is what the server says it stored. */
+/* Start a COPY ... FROM STDIN; its data goes through s->buf. */
 static int
-sink_copy(struct sink *s, const char *what, const char *sql, const struct batch *b, size_t n,
-    sink_row_fn row, int64_t *rows)
+sink_copy_start(struct sink *s, const char *what, const char *sql)
 {
 	PGresult *res = sink_exec(s, what, sql, 0, NULL, 0);
-	struct sink_clock w;
-	size_t i = 0;
-	int sent;
 
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		sink_fail(s, what, res);
@@ -1139,16 +1188,22 @@ sink_copy(struct sink *s, const char *what, const char *sql, const struct batch 
 	PQclear(res);
 	s->len = 0;
 	s->nomem = 0;
-	for (; i < n; i++) {
-		if (i == n / 2 && s->hook != NULL)
-			sink_copy_half(s);
-		if (row(s, b, i) != 0)
-			break;
-	}
-	sent = i == n && sink_flush(s) == 0;
-	/* An error message makes the server abort the COPY instead of committing a part. */
+	return 0;
+}
+
+/*
+ * End the COPY in hand.  sent: all its data is in s->buf or gone out; otherwise
+ * an error message makes the server abort the COPY instead of committing a part.
+ * *rows is what the server says it stored.
+ */
+static int
+sink_copy_end(struct sink *s, const char *what, int sent, int64_t *rows)
+{
+	struct sink_clock w;
+	PGresult *res = NULL;
+
+	sent = sent && sink_flush(s) == 0;
 	w = sink_clock_start(what);
-	res = NULL;
 	if (!s->broken && PQputCopyEnd(s->conn, sent ? NULL : "evstream: COPY data incomplete") >= 0 &&
 	    sink_send_all(s, &w) == 0)
 		res = sink_result(s, &w);
@@ -1159,33 +1214,148 @@ sink_copy(struct sink *s, const char *what, const char *sql, const struct batch 
 	}
 	if (s->nomem)
 		sink_set_error(s, "", "%s: out of memory", what);
-	else
+	else if (s->err[0] == '\0' || res != NULL)
 		sink_fail(s, what, res);
 	PQclear(res);
 	return -1;
 }
 
-/* --- one batch ---------------------------------------------------------------------- */
+/* --- one batch through slices ------------------------------------------------------- */
 
-/* Indices the formatters trust; a bad one is a bug upstream, and would be one forever. */
+/* Open the slice's events COPY: into events, or (merge) into the stage beside it. */
 static int
-sink_check_batch(struct sink *s, const struct batch *b)
+sink_events_open(struct sink *s)
 {
-	for (size_t i = 0; i < b->nev; i++)
-		if (b->ev[i].type > EVENT_PURCHASE) {
-			sink_set_error(s, "", "batch %lld: event %zu has type %u", (long long)b->id,
-			    i, b->ev[i].type);
-			return -1;
-		}
+	char *p;
+
+	if (sink_copy_start(s, "COPY events", s->sql[s->merge ? SQL_COPY_STAGE :
+	    SQL_COPY_EVENTS]) < 0)
+		return -1;
+	if ((p = sink_reserve(s, SINK_FORMAT_BIN_HEADER_LEN)) == NULL)
+		return sink_reserve_failed(s, "COPY events");
+	s->len += sink_format_bin_header(p);
+	s->copying = 1;
+	s->copy_bytes = 0;
+	return 0;
+}
+
+/* Close the events COPY; what it stored counts towards the slice's written rows. */
+static int
+sink_events_close(struct sink *s)
+{
+	int64_t rows;
+	char *p;
+	int sent;
+
+	if (!s->copying)
+		return 0;
+	s->copying = 0;
+	if (s->hook != NULL) {
+		(void)sink_flush(s);	/* every row is at the server: a failure shows below */
+		s->hook(s->hook_arg, "inside_copy");
+	}
+	if ((sent = (p = sink_reserve(s, 2)) != NULL))
+		s->len += sink_format_be16(p, 0xffff);	/* trailer: field count -1 */
+	if (sink_copy_end(s, "COPY events", sent, &rows) < 0)
+		return -1;
+	if (!s->merge)
+		s->written += rows;
+	return 0;
+}
+
+int
+sink_slice_event(struct sink *s, const struct event *e)
+{
+	const char *type;
+	char *p, *start;
+	size_t n;
+
+	if (e->type > EVENT_PURCHASE) {	/* the formatter trusts it: a bug upstream */
+		sink_set_error(s, "", "batch %lld: an event has type %u", (long long)s->batch_id,
+		    e->type);
+		s->malformed = 1;
+		return -1;
+	}
+	type = event_type_names[e->type];
+	/* One statement per SINK_COPY_MAX bytes: statement_timeout bounds a COPY, not a batch. */
+	if (s->copy_bytes >= SINK_COPY_MAX && (sink_events_close(s) < 0 || sink_events_open(s) < 0))
+		return -1;
+	if ((p = start = sink_reserve(s, SINK_EVENT_ROW_MAX)) == NULL)
+		return sink_reserve_failed(s, "COPY events");
+	p += sink_format_be16(p, SINK_EVENT_NFIELDS);
+	p = sink_bin_field(p, e->id, 16);
+	p += sink_format_be32(p, 4);
+	p += sink_format_be32(p, (uint32_t)e->user_id);
+	p = sink_bin_field(p, type, strlen(type));
+	p += sink_format_be32(p, 4);
+	p += sink_format_be32(p, (uint32_t)e->product_id);
+	n = sink_format_numeric_cents(p + 4, e->price_cents);	/* its length goes first */
+	p += sink_format_be32(p, (uint32_t)n);
+	p += n;
+	p += sink_format_be32(p, 8);
+	p += sink_format_bin_time(p, e->time_us);
+	s->len += (size_t)(p - start);
+	s->copy_bytes += (size_t)(p - start);
+	return 0;
+}
+
+/* Indices the reject formatter trusts; a bad one is a bug upstream, and would be one forever. */
+static int
+sink_check_rejects(struct sink *s, const struct batch *b)
+{
 	for (size_t i = 0; i < b->nrej; i++) {
 		const struct reject *r = &b->rej[i];
 		if (r->file >= b->nfiles || (unsigned)r->reason >= REJECT_NREASONS ||
 		    r->raw_off + r->raw_len > b->textlen) {
 			sink_set_error(s, "", "batch %lld: reject %zu is malformed", (long long)b->id, i);
+			s->malformed = 1;
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* The rejects in hand into event_rejects (or its stage), then forgotten. */
+static int
+sink_copy_rejects(struct sink *s, struct batch *b)
+{
+	const char *what = "COPY event_rejects";
+	int64_t rows;
+	size_t i = 0;
+
+	if (b->nrej == 0)
+		return 0;
+	if (sink_check_rejects(s, b) < 0 || sink_copy_start(s, what, s->sql[s->merge ?
+	    SQL_COPY_REJECT_STAGE : SQL_COPY_REJECTS]) < 0)
+		return -1;
+	while (i < b->nrej && sink_row_reject(s, b, i) == 0)
+		i++;
+	if (sink_copy_end(s, what, i == b->nrej, &rows) < 0)
+		return -1;
+	batch_clear_rejects(b);
+	return 0;
+}
+
+int
+sink_slice_rejects(struct sink *s, struct batch *b)
+{
+	if (sink_events_close(s) < 0 || sink_copy_rejects(s, b) < 0)
+		return -1;
+	return sink_events_open(s);
+}
+
+/*
+ * A failed write's status: a row the database holds already (the in-memory set
+ * could not see it) is SINK_CONFLICT, to be written again through the stage.
+ */
+static enum sink_status
+sink_write_failed(struct sink *s)
+{
+	enum sink_status st = s->malformed ? SINK_FATAL : !s->merge &&
+	    strcmp(s->sqlstate, "23505") == 0 ? SINK_CONFLICT : SINK_RETRY;
+
+	sink_rollback(s);
+	return st;
 }
 
 /*
@@ -1210,36 +1380,88 @@ sink_begin(struct sink *s)
 	return sink_cmd(s, "BEGIN", "BEGIN") == 0 ? SINK_OK : SINK_RETRY;
 }
 
-/*
- * Is the batch's id in the batch log already?  SINK_BATCH_NEW: no; SINK_BATCH_SAME:
- * with these very files (a replay: the COMMIT went through, its answer was lost);
- * SINK_BATCH_OTHER: with other files, committed by another evstream; -1 on error.
- */
-enum { SINK_BATCH_NEW, SINK_BATCH_SAME, SINK_BATCH_OTHER };
+/* Is batch id committed?  1 yes, 0 no, -1 on error. */
 static int
-sink_batch_exists(struct sink *s, const char *id, const char *files)
+sink_batch_committed(struct sink *s, int64_t id)
 {
-	const char *params[2] = { id, files };
+	char num[SINK_FORMAT_INT_MAX + 1];
+	const char *params[1] = { num };
 	PGresult *res;
 	int found;
 
-	if ((res = sink_run(s, "SELECT evstream_batches", s->sql[SQL_BATCH_EXISTS], 2, params,
+	num[sink_format_int(num, id)] = '\0';
+	if ((res = sink_run(s, "SELECT evstream_batches", s->sql[SQL_BATCH_COMMITTED], 1, params,
 	    0)) == NULL)
 		return -1;
-	found = PQntuples(res) == 0 ? SINK_BATCH_NEW :
-	    strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? SINK_BATCH_SAME : SINK_BATCH_OTHER;
+	found = PQntuples(res) > 0;
 	PQclear(res);
 	return found;
 }
 
-/*
- * Claim the batch's files in evstream_files, first thing in the transaction: a
- * file another transaction claimed waits for it, and once that one commits, fails
- * here with a unique violation before any event is sent.  Returns SINK_BATCH_NEW
- * (claimed, go on), SINK_BATCH_SAME (a replay), SINK_BATCH_OTHER (another
- * evstream's batch has the id or a file), -1 on error.  Only when the claim did
- * not go through does it cost a second statement, to tell a replay from the rest.
- */
+enum sink_status
+sink_slice_begin(struct sink *s, const struct batch *b, int slice, int merge)
+{
+	enum sink_status st;
+	int found;
+
+	sink_clear_error(s);
+	s->batch_id = b->id;	/* names the batch in the slow-call warnings */
+	s->malformed = 0;
+	s->merge = merge;
+	s->written = 0;
+	s->copying = 0;
+	if ((st = sink_begin(s)) != SINK_OK) {
+		sink_abort(s);
+		return st;
+	}
+	if (slice == 0 && (found = sink_batch_committed(s, b->id)) != 0) {
+		if (found < 0)
+			return sink_write_failed(s);
+		sink_set_error(s, "", "batch %lld is already committed (by another evstream, or "
+		    "by this one when the answer to its COMMIT was lost)", (long long)b->id);
+		sink_abort(s);
+		return SINK_TAKEN;
+	}
+	if (merge && (sink_cmd(s, "CREATE TEMP TABLE", s->sql[SQL_STAGE_CREATE]) < 0 ||
+	    (slice == 0 && sink_cmd(s, "CREATE TEMP TABLE", s->sql[SQL_REJECT_STAGE_CREATE]) < 0)))
+		return sink_write_failed(s);
+	if (sink_events_open(s) < 0)
+		return sink_write_failed(s);
+	return SINK_OK;
+}
+
+/* The merge path's INSERT ... ON CONFLICT DO NOTHING; *rows: what it inserted. */
+static int
+sink_merge(struct sink *s, enum sink_sql q, int64_t *rows)
+{
+	PGresult *res;
+
+	if ((res = sink_run(s, "INSERT ... ON CONFLICT", s->sql[q], 0, NULL, 0)) == NULL)
+		return -1;
+	*rows = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+enum sink_status
+sink_slice_end(struct sink *s, struct batch *b, int slice, int64_t *written)
+{
+	int64_t rows;
+
+	if (sink_events_close(s) < 0 || (slice == 0 && sink_copy_rejects(s, b) < 0))
+		return sink_write_failed(s);
+	if (s->merge) {
+		if (sink_merge(s, SQL_STAGE_MERGE, &s->written) < 0 ||
+		    (slice == 0 && sink_merge(s, SQL_REJECT_STAGE_MERGE, &rows) < 0))
+			return sink_write_failed(s);
+		if (s->written > 0 || slice == 0)
+			log_debug("batch %lld, slice %d: %lld events through the stage",
+			    (long long)b->id, slice, (long long)s->written);
+	}
+	*written = s->written;
+	return SINK_OK;
+}
+
 /* "{v0,v1,...}" of the files' sizes (which 0) or modification times (1); NULL: none. */
 static char *
 sink_ids_literal(const struct spool_id *ids, size_t n, int which)
@@ -1259,110 +1481,23 @@ sink_ids_literal(const struct spool_id *ids, size_t n, int which)
 	return p;
 }
 
-static int
-sink_claim_files(struct sink *s, const char *id, const char *files, const struct batch *b)
+/* "{v0,v1,...}" of n numbers, or NULL when out of memory. */
+static char *
+sink_ints_literal(const int64_t *v, size_t n)
 {
-	char *sizes = sink_ids_literal(b->ids, b->nfiles, 0);
-	char *mtimes = sink_ids_literal(b->ids, b->nfiles, 1);
-	const char *params[4] = { files, id, sizes, mtimes };
-	size_t nfiles = b->nfiles;
-	PGresult *res;
-	int64_t claimed;
-	int found, file_taken = 0;
+	char *p, *q;
 
-	/* Without the identities (no batch ids, or no memory) the names are claimed alone. */
-	res = sink_run(s, "INSERT evstream_files", s->sql[SQL_CLAIM_FILES], 4, params, 0);
-	free(sizes);
-	free(mtimes);
-	if (res != NULL) {
-		claimed = strtoll(PQcmdTuples(res), NULL, 10);
-		PQclear(res);
-		if (nfiles > 0 && claimed == (int64_t)nfiles)
-			return SINK_BATCH_NEW;
-	} else {
-		/* A file another batch holds: this transaction is aborted, ask outside it. */
-		if (strcmp(s->sqlstate, "23505") != 0 || sink_cmd(s, "ROLLBACK", "ROLLBACK") < 0)
-			return -1;
-		file_taken = 1;
+	if ((p = q = malloc(n * (SINK_FORMAT_INT_MAX + 1) + 3)) == NULL)
+		return NULL;
+	*q++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*q++ = ',';
+		q += sink_format_int(q, v[i]);
 	}
-	if ((found = sink_batch_exists(s, id, files)) == SINK_BATCH_OTHER)
-		sink_set_error(s, "", "batch %s is already committed with other files (by another "
-		    "evstream)", id);
-	else if (found == SINK_BATCH_NEW && file_taken)
-		found = SINK_BATCH_OTHER;	/* the id is free, a file is not: keep the 23505 */
-	return found;
-}
-
-/*
- * One table's rows of the batch: COPYed straight in, or, when the table holds
- * some of them already (a partly replayed batch, a duplicate the in-memory set
- * could not see), loaded beside the table so its unique key picks the new
- * ones.  Only that rare path pays for the second copy.
- */
-struct sink_load {
-	const char	*table;		/* for messages */
-	const char	*copy_what;	/* "COPY table", for the COPY's messages */
-	const char	*savepoint;	/* "SAVEPOINT x" */
-	const char	*rollback;	/* "ROLLBACK TO SAVEPOINT x" */
-	enum sink_sql	 copy, stage_create, copy_stage, merge;
-	sink_row_fn	 row;
-	size_t		 n;
-};
-
-static int
-sink_merge(struct sink *s, const struct sink_load *l, const struct batch *b, int64_t *written)
-{
-	PGresult *res;
-	int64_t staged;
-
-	log_info("batch %lld: some %s are already stored; inserting only the new ones",
-	    (long long)b->id, l->table);
-	if (sink_cmd(s, "ROLLBACK TO SAVEPOINT", l->rollback) < 0 ||
-	    sink_cmd(s, "CREATE TEMP TABLE", s->sql[l->stage_create]) < 0 ||
-	    sink_copy(s, "COPY stage", s->sql[l->copy_stage], b, l->n, l->row, &staged) < 0 ||
-	    (res = sink_run(s, "INSERT ... ON CONFLICT", s->sql[l->merge], 0, NULL, 0)) == NULL)
-		return -1;
-	*written = strtoll(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	sink_clear_error(s);	/* the unique violation was handled */
-	return 0;
-}
-
-static int
-sink_load_rows(struct sink *s, const struct sink_load *l, const struct batch *b, int64_t *written)
-{
-	*written = 0;
-	if (l->n == 0)
-		return 0;
-	if (sink_cmd(s, "SAVEPOINT", l->savepoint) < 0)
-		return -1;
-	if (sink_copy(s, l->copy_what, s->sql[l->copy], b, l->n, l->row, written) == 0)
-		return 0;
-	if (strcmp(s->sqlstate, "23505") != 0 || !sink_connected(s))
-		return -1;
-	return sink_merge(s, l, b, written);
-}
-
-static int
-sink_write_events(struct sink *s, const struct batch *b, int64_t *written)
-{
-	const struct sink_load l = { "events", "COPY events", "SAVEPOINT evstream_events",
-	    "ROLLBACK TO SAVEPOINT evstream_events", SQL_COPY_EVENTS, SQL_STAGE_CREATE,
-	    SQL_COPY_STAGE, SQL_STAGE_MERGE, sink_row_event, b->nev };
-
-	return sink_load_rows(s, &l, b, written);
-}
-
-/* Rejects are idempotent like events: (file, line_no) is unique. */
-static int
-sink_write_rejects(struct sink *s, const struct batch *b)
-{
-	const struct sink_load l = { "event_rejects", "COPY event_rejects", "SAVEPOINT evstream_rejects",
-	    "ROLLBACK TO SAVEPOINT evstream_rejects", SQL_COPY_REJECTS, SQL_REJECT_STAGE_CREATE,
-	    SQL_COPY_REJECT_STAGE, SQL_REJECT_STAGE_MERGE, sink_row_reject, b->nrej };
-	int64_t rows;
-
-	return sink_load_rows(s, &l, b, &rows);
+	*q++ = '}';
+	*q = '\0';
+	return p;
 }
 
 /* files as a text[] literal, in s->buf (free between COPYs). */
@@ -1388,6 +1523,36 @@ sink_files_literal(struct sink *s, char *const *files, size_t nfiles)
 	p[n++] = '}';
 	p[n] = '\0';
 	return p;
+}
+
+/*
+ * Claim the batch's files in evstream_files: a file another transaction claimed
+ * waits for it and, once that one commits, fails here with a unique violation;
+ * a batch id committed meanwhile claims nothing.  Either way: SINK_TAKEN.
+ */
+static enum sink_status
+sink_claim_files(struct sink *s, const struct batch *b, const char *id)
+{
+	char *sizes = sink_ids_literal(b->ids, b->nfiles, 0);
+	char *mtimes = sink_ids_literal(b->ids, b->nfiles, 1);
+	const char *params[4] = { NULL, id, sizes, mtimes };
+	PGresult *res = NULL;
+	int64_t claimed = -1;
+
+	/* Without the identities (no memory) the names are claimed alone. */
+	if ((params[0] = sink_files_literal(s, b->files, b->nfiles)) != NULL)
+		res = sink_run(s, "INSERT evstream_files", s->sql[SQL_CLAIM_FILES], 4, params, 0);
+	free(sizes);
+	free(mtimes);
+	if (res != NULL) {
+		claimed = strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+	}
+	if (claimed == (int64_t)b->nfiles)
+		return SINK_OK;
+	if (claimed >= 0)
+		sink_set_error(s, "", "batch %s was committed meanwhile (by another evstream)", id);
+	return claimed >= 0 || strcmp(s->sqlstate, "23505") == 0 ? SINK_TAKEN : SINK_RETRY;
 }
 
 static int
@@ -1418,59 +1583,124 @@ sink_write_batch_row(struct sink *s, const struct batch *b, int64_t written)
 	return 0;
 }
 
-enum sink_status
-sink_write_batch(struct sink *s, struct batch *b)
+/* One evstream_slices row for each slice after the first, with what it wrote. */
+static int
+sink_write_slice_rows(struct sink *s, const struct batch *b, const int64_t *written,
+    int nslices)
 {
-	enum sink_status st = SINK_RETRY;
-	char id[SINK_FORMAT_INT_MAX + 1];
-	const char *files;
-	int64_t written;
-	int found;
+	char id[SINK_FORMAT_INT_MAX + 1], n[SINK_FORMAT_INT_MAX + 1];
+	char fut[SINK_FORMAT_TIME_MAX + 1];
+	const char *params[4] = { id, n, NULL, NULL };
+	PGresult *res;
 
-	sink_clear_error(s);
-	s->replayed = 0;
-	b->n.written = 0;
 	id[sink_format_int(id, b->id)] = '\0';
-	if (sink_check_batch(s, b) < 0)
-		return SINK_FATAL;
-	s->batch_id = b->id;	/* names the batch in the slow-call warnings */
-	if ((st = sink_begin(s)) != SINK_OK)
-		goto fail;
-	st = SINK_RETRY;
-	if ((files = sink_files_literal(s, b->files, b->nfiles)) == NULL ||
-	    (found = sink_claim_files(s, id, files, b)) < 0)
-		goto fail;
-	if (found == SINK_BATCH_SAME) {
-		log_info("batch %lld is already committed; not writing it again", (long long)b->id);
-		s->replayed = 1;
-		sink_abort(s);
-		return SINK_OK;
+	n[sink_format_int(n, nslices)] = '\0';
+	fut[sink_format_time(fut, b->future_us)] = '\0';
+	params[3] = b->future_us == INT64_MAX ? NULL : fut;
+	if ((params[2] = sink_ints_literal(written + 1, (size_t)nslices - 1)) == NULL) {
+		sink_set_error(s, "", "INSERT evstream_slices: out of memory");
+		return -1;
 	}
-	if (found == SINK_BATCH_OTHER) {
-		st = SINK_TAKEN;
-		goto fail;
-	}
-	if (sink_write_events(s, b, &written) < 0 || sink_write_rejects(s, b) < 0)
-		goto fail;
-	if (sink_write_batch_row(s, b, written) < 0) {
-		/* Its id was taken by a transaction that committed while this one ran. */
-		if (strcmp(s->sqlstate, "23505") == 0)
-			st = SINK_TAKEN;
-		goto fail;
-	}
-	if (sink_cmd(s, "COMMIT", "COMMIT") < 0)
-		goto fail;
-	b->n.written = written;
-	return SINK_OK;
-fail:
-	sink_abort(s);
-	return st;
+	res = sink_run(s, "INSERT evstream_slices", s->sql[SQL_SLICES_INSERT], 4, params, 0);
+	free((char *)params[2]);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
 }
 
-int
-sink_replayed(const struct sink *s)
+enum sink_status
+sink_batch_commit(struct sink *s, struct batch *b, const int64_t *written, int nslices)
 {
-	return s->replayed;
+	char id[SINK_FORMAT_INT_MAX + 1];
+	enum sink_status st;
+	int64_t total = 0;
+
+	for (int j = 0; j < nslices; j++)
+		total += written[j];
+	id[sink_format_int(id, b->id)] = '\0';
+	if ((st = sink_claim_files(s, b, id)) != SINK_OK) {
+		sink_abort(s);
+		return st;
+	}
+	if (sink_write_batch_row(s, b, total) < 0) {
+		/* Its id was taken by a transaction that committed while this one ran. */
+		st = strcmp(s->sqlstate, "23505") == 0 ? SINK_TAKEN : SINK_RETRY;
+		sink_abort(s);
+		return st;
+	}
+	if ((nslices > 1 && sink_write_slice_rows(s, b, written, nslices) < 0) ||
+	    sink_cmd(s, "COMMIT", "COMMIT") < 0)
+		return sink_write_failed(s);
+	b->n.written = total;
+	return SINK_OK;
+}
+
+enum sink_status
+sink_slice_commit(struct sink *s, const struct batch *b, int slice, int64_t written)
+{
+	char id[SINK_FORMAT_INT_MAX + 1], sl[SINK_FORMAT_INT_MAX + 1];
+	char diff[SINK_FORMAT_INT_MAX + 1];
+	const char *params[2] = { id, sl }, *fix[2] = { id, diff };
+	PGresult *res;
+	int64_t planned;
+
+	id[sink_format_int(id, b->id)] = '\0';
+	sl[sink_format_int(sl, slice)] = '\0';
+	if ((res = sink_run(s, "DELETE evstream_slices", s->sql[SQL_SLICE_DONE], 2, params, 0)) ==
+	    NULL)
+		return sink_write_failed(s);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		sink_set_error(s, "", "batch %lld, slice %d: committed already (by another evstream)",
+		    (long long)b->id, slice);
+		sink_abort(s);
+		return SINK_TAKEN;
+	}
+	planned = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	/* Written again after a failure, the slice may find some of its rows stored. */
+	if (written != planned) {
+		diff[sink_format_int(diff, written - planned)] = '\0';
+		if ((res = sink_run(s, "UPDATE evstream_batches", s->sql[SQL_BATCH_WRITTEN], 2,
+		    fix, 0)) == NULL)
+			return sink_write_failed(s);
+		PQclear(res);
+	}
+	if (sink_cmd(s, "COMMIT", "COMMIT") < 0)
+		return sink_write_failed(s);
+	return SINK_OK;
+}
+
+enum sink_status
+sink_slice_failed(struct sink *s)
+{
+	s->copying = 0;
+	return sink_write_failed(s);
+}
+
+void
+sink_adopt_error(struct sink *s, const struct sink *from)
+{
+	memcpy(s->sqlstate, from->sqlstate, sizeof(s->sqlstate));
+	memcpy(s->err, from->err, sizeof(s->err));
+}
+
+/*
+ * A COPY still open is ended with an error first (the server then discards it):
+ * rolling back then keeps the connection, instead of closing it mid-COPY.
+ */
+void
+sink_rollback(struct sink *s)
+{
+	struct sink_clock w = sink_clock_start("ending COPY");
+
+	if (s->conn != NULL && !s->broken && PQtransactionStatus(s->conn) == PQTRANS_ACTIVE &&
+	    PQputCopyEnd(s->conn, "evstream: batch abandoned") >= 0 && sink_send_all(s, &w) == 0)
+		PQclear(sink_result(s, &w));
+	s->copying = 0;
+	s->len = 0;
+	sink_abort(s);
 }
 
 int
@@ -1562,6 +1792,87 @@ sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg
 			rc = fn(arg, id, files, (size_t)n, t);
 	}
 	free(files);
+	PQclear(res);
+	return rc;
+}
+
+int
+sink_unfinished(struct sink *s, sink_unfinished_fn fn, void *arg)
+{
+	static const Oid types[] = { SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8, SINK_OID_TSTZ,
+	    SINK_OID_TSTZ, SINK_OID_TSTZ };
+	struct sink_unfinished *u = NULL;
+	size_t n = 0;
+	PGresult *res;
+	int rc = 0;
+
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((res = sink_query(s, "SELECT evstream_slices", s->sql[SQL_UNFINISHED], 0, NULL, types,
+	    6)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	/* Rows come by batch: one entry per batch, a bit per pending slice. */
+	if (PQntuples(res) > 0 && (u = calloc((size_t)PQntuples(res), sizeof(*u))) == NULL) {
+		sink_set_error(s, "", "SELECT evstream_slices: out of memory");
+		rc = -1;
+	}
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		int64_t id = sink_get_int8(res, i, 0), k = sink_get_int8(res, i, 1);
+		int64_t nsl = sink_get_int8(res, i, 2);
+		if (nsl > SINK_MAX_SLICES || k <= 0 || k >= nsl) {
+			sink_set_error(s, "", "batch %lld: slice %lld of %lld cannot be finished by "
+			    "this evstream (at most %d slices)", (long long)id, (long long)k,
+			    (long long)nsl, SINK_MAX_SLICES);
+			rc = -1;
+			break;
+		}
+		if (n == 0 || u[n - 1].batch_id != id) {
+			u[n].batch_id = id;
+			u[n].nslices = (int)nsl;
+			u[n].future_us = PQgetisnull(res, i, 3) ? INT64_MAX : sink_get_time(res, i, 3);
+			u[n].watermark_us = sink_get_time(res, i, 4);
+			u[n].max_time_us = sink_get_time(res, i, 5);
+			n++;
+		}
+		u[n - 1].pending |= UINT64_C(1) << k;
+	}
+	PQclear(res);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = fn(arg, &u[i]);
+	free(u);
+	return rc;
+}
+
+int
+sink_batch_files(struct sink *s, int64_t batch_id, struct batch *b)
+{
+	static const Oid types[] = { SINK_OID_TEXT, SINK_OID_INT8, SINK_OID_INT8 };
+	char num[SINK_FORMAT_INT_MAX + 1];
+	const char *params[1] = { num };
+	PGresult *res;
+	int rc = 0;
+
+	num[sink_format_int(num, batch_id)] = '\0';
+	if (sink_ready(s) < 0)
+		return -1;
+	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_BATCH_FILES], 1, params,
+	    types, 3)) == NULL) {
+		sink_abort(s);
+		return -1;
+	}
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		if (batch_add_file(b, PQgetvalue(res, i, 0)) < 0) {
+			sink_set_error(s, "", "batch %lld's files: out of memory", (long long)batch_id);
+			rc = -1;
+			break;
+		}
+		/* NULL: an identity the claim could not record; the reader cannot check it. */
+		b->ids[b->nfiles - 1].size = PQgetisnull(res, i, 1) ? -1 : sink_get_int8(res, i, 1);
+		b->ids[b->nfiles - 1].mtime_ns = PQgetisnull(res, i, 2) ? -1 :
+		    sink_get_int8(res, i, 2);
+	}
 	PQclear(res);
 	return rc;
 }
@@ -1661,20 +1972,23 @@ sink_summary_batches(struct sink *s, struct sink_summary *out)
 {
 	static const Oid types[] = { SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8,
 	    SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8, SINK_OID_INT8,
-	    SINK_OID_INT8, SINK_OID_INT8, SINK_OID_TSTZ, SINK_OID_TSTZ, SINK_OID_TSTZ };
+	    SINK_OID_INT8, SINK_OID_INT8, SINK_OID_TSTZ, SINK_OID_TSTZ, SINK_OID_TSTZ,
+	    SINK_OID_INT8, SINK_OID_TSTZ };
 	int64_t *const dst[] = { &out->batches, &out->last_batch, &out->files, &out->rows_read,
 	    &out->written, &out->duplicates, &out->late, &out->invalid, &out->conflict,
 	    &out->written_last_minute, &out->written_last_hour };
 	PGresult *res;
 
 	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_SUMMARY], 0, NULL, types,
-	    14)) == NULL)
+	    16)) == NULL)
 		return -1;
 	for (int i = 0; i < 11; i++)
 		*dst[i] = sink_get_int8(res, 0, i);
 	out->last_commit_us = sink_get_time(res, 0, 11);
 	out->max_event_time_us = sink_get_time(res, 0, 12);
 	out->now_us = sink_get_time(res, 0, 13);
+	out->unfinished = sink_get_int8(res, 0, 14);
+	out->unfinished_since_us = sink_get_time(res, 0, 15);
 	PQclear(res);
 	return 0;
 }
@@ -1708,6 +2022,7 @@ sink_summary(struct sink *s, struct sink_summary *out)
 
 	memset(out, 0, sizeof(*out));
 	out->last_commit_us = out->max_event_time_us = out->now_us = EVENT_TIME_NONE;
+	out->unfinished_since_us = EVENT_TIME_NONE;
 	if (sink_ready(s) < 0)
 		return -1;
 	/* One snapshot for both queries; a check that hangs is worse than one that fails. */

@@ -161,6 +161,14 @@ status_verdict(const struct ops_config *c, struct status_report *r)
 	if (r->pending > 0 && r->oldest_age > r->stall_after)
 		status_problem(r, "stalled: %s has waited %.1f s, more than %ld triggers (%g s)",
 		    r->oldest, r->oldest_age, c->stall_triggers, r->stall_after);
+	/* A batch is unfinished for the moment between its slices' commits; for longer
+	 * it waits for a file, or for the next start (see evstream(8), PARALLEL SESSIONS). */
+	if (r->db_up && r->db.unfinished > 0 &&
+	    (double)(r->db.now_us - r->db.unfinished_since_us) / 1e6 > r->stall_after)
+		status_problem(r, "unfinished: %" PRId64 " batch%s committed only in part for %.1f "
+		    "s (slices not written: evstream finishes them from the files; its log says "
+		    "what stops it)", r->db.unfinished, r->db.unfinished == 1 ? "" : "es",
+		    (double)(r->db.now_us - r->db.unfinished_since_us) / 1e6);
 	if (r->db_up && r->recent_rows > 0 &&
 	    (double)r->recent_late > c->reject_alarm_share * (double)r->recent_rows)
 		status_problem(r, "rejecting: %" PRId64 " of the %" PRId64 " rows of the last %ld "
@@ -218,6 +226,9 @@ status_text_db(const struct status_report *r, FILE *out)
 	if (d->rejects[REJECT_NONE] > 0)
 		fprintf(out, ", other %" PRId64, d->rejects[REJECT_NONE]);
 	fputc('\n', out);
+	if (d->unfinished > 0)
+		fprintf(out, "  unfinished  %" PRId64 " batch%s with slices not committed\n",
+		    d->unfinished, d->unfinished == 1 ? "" : "es");
 }
 
 static void
@@ -325,7 +336,8 @@ status_json_db(const struct status_report *r, FILE *out)
 	if (d->rejects[REJECT_NONE] > 0)
 		fprintf(out, ",\"other\":%" PRId64, d->rejects[REJECT_NONE]);
 	fprintf(out, "},\"recent\":{\"batches\":%ld,\"rows\":%" PRId64 ",\"late_or_future\":%"
-	    PRId64 "}}", r->cfg->reject_alarm_batches, r->recent_rows, r->recent_late);
+	    PRId64 "},\"unfinished_batches\":%" PRId64 "}", r->cfg->reject_alarm_batches,
+	    r->recent_rows, r->recent_late, r->db.unfinished);
 }
 
 static void

@@ -19,8 +19,11 @@
  *   - ts_parse agrees with a slow reference built on timegm(3) for every field
  *     it accepts.
  *   - batch_read_file's counters add up (rows = valid + rejected, valid = late +
- *     dup + events), a second reading of the same file finds every on-time
- *     event a duplicate, and a refused file leaves the batch as it was.
+ *     dup + events handed on, rejects by reason and per file match), every event
+ *     handed on is inside the batch's bounds, a second reading of the same file
+ *     finds every on-time event a duplicate, a refused file leaves the batch as
+ *     it was and hands nothing on, and an out that says stop ends the file at
+ *     once (BATCH_FILE_STOPPED) with exactly the events handed on in the set.
  *
  * Built with -DCSVIN_SMALL_SIZES (see csvin.h): the reader's sizes scaled down,
  * so inputs of a few hundred bytes reach the oversized-record paths.  The input
@@ -61,6 +64,9 @@ struct fuzz {
 	struct dedupe	*dd;
 	struct batch	 b;
 	struct trace	 t[FUZZ_NVARIANTS];
+	int64_t		 nev;		/* events handed to out->event in this reading */
+	int64_t		 handed;	/* rejects handed to out->rejects in this reading */
+	int64_t		 stop_at;	/* out->event says stop at this event (0: never) */
 };
 
 /* libFuzzer's entry points take no context: the harness's state is this one struct. */
@@ -289,46 +295,124 @@ compare_traces(void)
 
 /* --- the batch ---------------------------------------------------------------------- */
 
-static enum batch_file_status
-batch_once(int64_t watermark, char *err, size_t errlen)
+/* The batch's out: the harness holds no events, it counts and checks them. */
+static int
+out_event(void *arg, const struct event *e)
 {
+	const struct batch *b = arg;
+
+	FUZZ_ASSERT(e->type <= EVENT_PURCHASE && e->user_id > 0 && e->product_id > 0,
+	    "event handed on with type %u user %d product %d", e->type, e->user_id,
+	    e->product_id);
+	FUZZ_ASSERT((b->watermark_us == EVENT_TIME_NONE || e->time_us >= b->watermark_us) &&
+	    e->time_us <= b->future_us, "event at %lld handed on outside [%lld, %lld]",
+	    (long long)e->time_us, (long long)b->watermark_us, (long long)b->future_us);
+	F.nev++;
+	return F.nev == F.stop_at ? -1 : 0;
+}
+
+static int
+out_rejects(void *arg, struct batch *b)
+{
+	(void)arg;
+	FUZZ_ASSERT(b->textlen >= BATCH_REJECTS_BYTES || b->nrej >= BATCH_REJECTS_MAX,
+	    "rejects handed on before they were full (%zu, %zu bytes)", b->nrej, b->textlen);
+	F.handed += (int64_t)b->nrej;
+	batch_clear_rejects(b);
+	return 0;
+}
+
+static enum batch_file_status
+batch_once(int64_t watermark, int64_t future, int64_t stop_at, char *err, size_t errlen)
+{
+	const struct batch_out out = { out_event, out_rejects, &F.b };
+
 	batch_reset(&F.b);
 	F.b.id = 1;
 	F.b.watermark_us = watermark;
-	return batch_read_file(&F.b, F.rd, F.dd, F.dirfd, FUZZ_NAME, err, errlen);
+	F.b.future_us = future;
+	F.nev = F.handed = 0;
+	F.stop_at = stop_at;
+	return batch_read_file(&F.b, F.rd, F.dd, &out, F.dirfd, FUZZ_NAME, err, errlen);
+}
+
+/* The counters of one good reading, against each other and against what went out. */
+static void
+check_counts(void)
+{
+	const struct batch_counts *n = &F.b.n;
+	int64_t by_reason = 0;
+
+	for (int r = 0; r < REJECT_NREASONS; r++)
+		by_reason += n->reason[r];
+	FUZZ_ASSERT(n->rows == n->valid + n->rejected && n->valid == n->late + n->dup + F.nev &&
+	    (int64_t)F.b.nrej + F.handed == n->rejected + n->late &&
+	    dedupe_count(F.dd) == (size_t)F.nev,
+	    "counters: rows %lld valid %lld rejected %lld late %lld dup %lld events %lld "
+	    "rejects %zu+%lld set %zu", (long long)n->rows, (long long)n->valid,
+	    (long long)n->rejected, (long long)n->late, (long long)n->dup, (long long)F.nev,
+	    F.b.nrej, (long long)F.handed, dedupe_count(F.dd));
+	FUZZ_ASSERT(by_reason == n->rejected + n->late && n->reason[REJECT_NONE] == 0 &&
+	    n->reason[REJECT_FUTURE] == n->future &&
+	    n->reason[REJECT_LATE] + n->reason[REJECT_FUTURE] == n->late,
+	    "by reason: %lld in all, %lld late, %lld future (rejected %lld late %lld future %lld)",
+	    (long long)by_reason, (long long)n->reason[REJECT_LATE],
+	    (long long)n->reason[REJECT_FUTURE], (long long)n->rejected, (long long)n->late,
+	    (long long)n->future);
+	FUZZ_ASSERT(F.b.nfiles == 1 && F.b.frej[0].invalid == n->rejected &&
+	    (n->rejected == 0 || (F.b.frej[0].first_line >= 1 &&
+	    reject_is_invalid(F.b.frej[0].first) && F.b.frej[0].first != REJECT_NONE)),
+	    "file rejects: %lld invalid (rejected %lld), first line %lld reason %d",
+	    (long long)F.b.frej[0].invalid, (long long)n->rejected,
+	    (long long)F.b.frej[0].first_line, F.b.frej[0].first);
+}
+
+/* An out that says stop at the k-th event: the file ends there, and says so. */
+static void
+check_stop(int64_t watermark, int64_t future, int64_t k)
+{
+	enum batch_file_status st;
+	char err[512];
+
+	dedupe_clear(F.dd);
+	st = batch_once(watermark, future, k, err, sizeof(err));
+	FUZZ_ASSERT(st == BATCH_FILE_STOPPED && F.nev == k && dedupe_count(F.dd) == (size_t)k,
+	    "stop at event %lld: status %d, %lld events handed on, %zu in the set",
+	    (long long)k, st, (long long)F.nev, dedupe_count(F.dd));
 }
 
 static void
 check_batch(uint64_t h)
 {
 	int64_t watermark = h & 2 ? EVENT_TIME_NONE : INT64_C(1767225600000000);
+	/* A future bound on some inputs: 2030-01-01, or none. */
+	int64_t future = h & 4 ? INT64_C(1893456000000000) : INT64_MAX;
 	enum batch_file_status st;
 	struct batch_counts n;
-	size_t nev;
+	int64_t nev;
 	char err[512];
 
 	dedupe_clear(F.dd);
-	st = batch_once(watermark, err, sizeof(err));
+	st = batch_once(watermark, future, 0, err, sizeof(err));
 	FUZZ_ASSERT(st == BATCH_FILE_OK || st == BATCH_FILE_QUARANTINE, "batch_read_file: %d: %s",
 	    st, err);
 	if (st != BATCH_FILE_OK) {
-		FUZZ_ASSERT(F.b.nfiles == 0 && F.b.nev == 0 && F.b.nrej == 0 && F.b.n.rows == 0 &&
-		    dedupe_count(F.dd) == 0, "a refused file left rows in the batch");
+		FUZZ_ASSERT(F.b.nfiles == 0 && F.nev == 0 && F.handed == 0 && F.b.nrej == 0 &&
+		    F.b.n.rows == 0 && dedupe_count(F.dd) == 0,
+		    "a refused file left rows in the batch or handed some on");
 		return;
 	}
+	check_counts();
 	n = F.b.n;
-	nev = F.b.nev;
-	FUZZ_ASSERT(n.rows == n.valid + n.rejected && n.valid == n.late + n.dup + (int64_t)nev &&
-	    F.b.nrej == (size_t)(n.rejected + n.late) && dedupe_count(F.dd) == nev,
-	    "counters: rows %lld valid %lld rejected %lld late %lld dup %lld events %zu",
-	    (long long)n.rows, (long long)n.valid, (long long)n.rejected, (long long)n.late,
-	    (long long)n.dup, nev);
+	nev = F.nev;
 	/* The same file again: every event it had is now a duplicate. */
-	FUZZ_ASSERT(batch_once(watermark, err, sizeof(err)) == BATCH_FILE_OK, "second read: %s",
-	    err);
-	FUZZ_ASSERT(F.b.nev == 0 && F.b.n.dup == n.dup + (int64_t)nev && F.b.n.rows == n.rows,
-	    "second read: %zu events, %lld duplicates (first: %zu events, %lld duplicates)",
-	    F.b.nev, (long long)F.b.n.dup, nev, (long long)n.dup);
+	FUZZ_ASSERT(batch_once(watermark, future, 0, err, sizeof(err)) == BATCH_FILE_OK,
+	    "second read: %s", err);
+	FUZZ_ASSERT(F.nev == 0 && F.b.n.dup == n.dup + nev && F.b.n.rows == n.rows,
+	    "second read: %lld events, %lld duplicates (first: %lld events, %lld duplicates)",
+	    (long long)F.nev, (long long)F.b.n.dup, (long long)nev, (long long)n.dup);
+	if (nev > 0 && (h & 8))
+		check_stop(watermark, future, 1 + (int64_t)((h >> 20) % (uint64_t)nev));
 }
 
 /* --- libFuzzer ---------------------------------------------------------------------- */

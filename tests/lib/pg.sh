@@ -13,7 +13,7 @@
 #   pg_start_server            start again, same data directory and port
 #   pg_server_running          status 0 while the postmaster is up
 #   pg_psql ARGS...            psql -X -q -v ON_ERROR_STOP=1 -At against the cluster
-#   pg_reset_tables            TRUNCATE events, event_rejects, evstream_batches, evstream_files
+#   pg_reset_tables            TRUNCATE the five tables
 #   pg_cleanup                 stop the server, remove PG_TMP (registered at exit for you)
 #
 # Cleanup is registered with testlib's at_exit (this file sources testlib.sh), so it runs
@@ -162,7 +162,7 @@ pg_kill_server() { _pg_ctl -w -t 60 -m immediate stop >/dev/null; }
 pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
 pg_reset_tables() {
-	pg_psql -c 'TRUNCATE events, event_rejects, evstream_batches, evstream_files'
+	pg_psql -c 'TRUNCATE events, event_rejects, evstream_batches, evstream_files, evstream_slices'
 }
 
 # initdb, or a copy of an earlier initdb when EVPIPE_PG_TEMPLATE names a directory

@@ -42,7 +42,7 @@ ref_load() {
 			PGOPTIONS='-c client_min_messages=warning' \
 				pg_psql -d evpipe_ref -f "$EVPIPE_ROOT/sql/01_init.sql" >/dev/null || return 1
 	fi
-	qref 'TRUNCATE events, event_rejects, evstream_batches, evstream_files' || return 1
+	qref 'TRUNCATE events, event_rejects, evstream_batches, evstream_files, evstream_slices' || return 1
 	mapfile -t args < <(_evstream_args)
 	# PGDATABASE (pg.sh exports it) outranks conninfo's dbname.
 	PGDATABASE=evpipe_ref "$EVPIPE_BIN/evstream" "${args[@]}" --once --max_files_per_trigger=0 \

@@ -13,7 +13,8 @@ stream_setup
 batches() { q 'SELECT count(*) FROM evstream_batches'; }
 
 q "CREATE ROLE evw LOGIN; GRANT USAGE ON SCHEMA public TO evw;
-   GRANT SELECT, INSERT ON events, event_rejects, evstream_batches, evstream_files TO evw"
+   GRANT SELECT, INSERT ON events, event_rejects, evstream_batches, evstream_files TO evw;
+   GRANT SELECT, INSERT, DELETE ON evstream_slices TO evw; GRANT UPDATE (written) ON evstream_batches TO evw"
 "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" --interval=0.05 --rows_per_file=100 --invalid_rate=0.02 \
 	--log_level=warning &
 EVGEN_PID=$!
