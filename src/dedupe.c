@@ -287,15 +287,37 @@ dedupe_drop_upto(struct dedupe *d, const uint64_t thr[3])
 
 /*
  * A histogram of one key part: count and actual range of the values in each
- * bucket; the extra last bucket takes the entries outside the range, so the
- * pass over times needs no branch that the table's layout would make random.
+ * bucket; the extra last bucket counts the slots outside the range.
  */
 struct dedupe_hist {
 	size_t	n[DEDUPE_BUCKETS + 1];
 	uint64_t lo[DEDUPE_BUCKETS + 1], hi[DEDUPE_BUCKETS + 1];
 };
 
-/* Part `level` of the entries whose earlier parts equal key's, over [lo, hi]. */
+/*
+ * The first pass over the times, where every stored one is in [lo, hi]:
+ * counts only, and no branch, since which slots are empty is random and a
+ * mispredicted branch per slot would cost more than the pass itself.  An
+ * empty slot's time part is 0, below any stored time's.
+ */
+static void
+dedupe_hist_times(const struct dedupe *d, struct dedupe_hist *h, uint64_t lo, uint64_t hi,
+    int shift)
+{
+	uint64_t v;
+
+	memset(h->n, 0, sizeof(h->n));
+	for (size_t i = 0; i <= d->mask; i++) {
+		v = dedupe_time_part(d->slot[i].time_us) - lo;
+		h->n[v <= hi - lo ? (size_t)(v >> shift) : DEDUPE_BUCKETS]++;
+	}
+}
+
+/*
+ * The later passes, over a narrow range or among equal times: few entries
+ * count, so the branches that skip the rest are well predicted, and each
+ * bucket's actual range is kept (it often is one value, which ends the search).
+ */
 static void
 dedupe_hist_pass(const struct dedupe *d, struct dedupe_hist *h, const uint64_t key[3],
     int level, uint64_t lo, uint64_t hi, int shift)
@@ -303,24 +325,28 @@ dedupe_hist_pass(const struct dedupe *d, struct dedupe_hist *h, const uint64_t k
 	const struct dedupe_slot *e;
 	uint64_t v;
 	size_t b;
-	int in;
 
-	for (b = 0; b <= DEDUPE_BUCKETS; b++) {
+	for (b = 0; b < DEDUPE_BUCKETS; b++) {
 		h->n[b] = 0;
 		h->lo[b] = UINT64_MAX;
 		h->hi[b] = 0;
 	}
 	for (size_t i = 0; i <= d->mask; i++) {
 		e = &d->slot[i];
-		v = dedupe_part(e, level);
-		/* An empty slot's time part is 0, below lo: every stored time is above EMPTY. */
-		in = v >= lo && v <= hi;
-		if (level > 0)
-			in = in && e->time_us != DEDUPE_EMPTY && dedupe_prefix_is(e, key, level);
-		b = in ? (size_t)((v - lo) >> shift) : DEDUPE_BUCKETS;
+		/*
+		 * The time is compared first, so an empty slot (whose time part, 0,
+		 * is no stored time's) is skipped before its unwritten id is read.
+		 */
+		if (level > 0 && !dedupe_prefix_is(e, key, level))
+			continue;
+		if ((v = dedupe_part(e, level)) - lo > hi - lo)
+			continue;
+		b = (size_t)((v - lo) >> shift);
 		h->n[b]++;
-		h->lo[b] = v < h->lo[b] ? v : h->lo[b];
-		h->hi[b] = v > h->hi[b] ? v : h->hi[b];
+		if (v < h->lo[b])
+			h->lo[b] = v;
+		if (v > h->hi[b])
+			h->hi[b] = v;
 	}
 }
 
@@ -329,30 +355,40 @@ dedupe_hist_pass(const struct dedupe *d, struct dedupe_hist *h, const uint64_t k
  * `level` such that fewer than *need entries have a smaller one and at least
  * *need have one <= v; all of them lie in [lo, hi].  *need becomes how many
  * of those equal to v must go, *tie how many they are.  Each pass narrows
- * [lo, hi] to the actual range of the one bucket the answer is in, at least
- * 512-fold: a part takes at most 8 passes over the table, and random event
- * times spread over minutes take 2.
+ * [lo, hi] to one bucket, at least 512-fold, and after the first to that
+ * bucket's actual range: a part takes at most 8 passes over the table, and
+ * event times spread over minutes take 2.
  */
 static uint64_t
 dedupe_select_part(const struct dedupe *d, struct dedupe_hist *h, const uint64_t key[3],
     int level, uint64_t lo, uint64_t hi, size_t *need, size_t *tie)
 {
+	uint64_t width;
 	size_t b;
 	int shift;
 
-	for (;;) {
+	for (int pass = 0;; pass++) {
 		for (shift = 0; ((hi - lo) >> shift) >= DEDUPE_BUCKETS; shift++)
 			;
-		dedupe_hist_pass(d, h, key, level, lo, hi, shift);
+		if (level == 0 && pass == 0)
+			dedupe_hist_times(d, h, lo, hi, shift);
+		else
+			dedupe_hist_pass(d, h, key, level, lo, hi, shift);
 		/* [lo, hi] holds at least *need entries, so some bucket reaches it. */
 		for (b = 0; h->n[b] < *need; b++)
 			*need -= h->n[b];
-		if (h->lo[b] == h->hi[b]) {
-			*tie = h->n[b];
-			return h->lo[b];
+		if (level == 0 && pass == 0) {
+			width = (UINT64_C(1) << shift) - 1;
+			lo += (uint64_t)b << shift;
+			hi = hi - lo > width ? lo + width : hi;
+		} else {
+			lo = h->lo[b];
+			hi = h->hi[b];
 		}
-		lo = h->lo[b];
-		hi = h->hi[b];
+		if (lo == hi) {
+			*tie = h->n[b];
+			return lo;
+		}
 	}
 }
 
