@@ -20,7 +20,8 @@
  * the order of the inserts or of the table's layout, so a rebuilt set forgets
  * the same ids.  Forgetting a quarter at once keeps the cost amortised O(1)
  * per insert: finding the threshold is a few histogram passes over the table
- * (no sort, no extra memory), and one more pass drops the entries.
+ * (no sort; 24 KB of stack, nothing on the heap), and one more pass drops
+ * the entries.
  *
  * A duplicate of an id forgotten this way is not caught here: evstream sends
  * it to the database, whose primary key drops it (INSERT ... ON CONFLICT DO
@@ -43,7 +44,8 @@
  * new table at once; to keep that peak low the table never takes capacity
  * C / 2: it grows from C / 4 straight to C and shrinks from C to C / 4 or
  * less, so the peak is at most 1.25 x C x 24 bytes + the struct (15.7 MB at
- * 300000).  dedupe_memory_peak() reports the peak actually reached.
+ * 300000).  dedupe_memory_peak() reports the peak actually reached.  (With
+ * no cap a grow doubles, so its peak is 1.5 x the new table.)
  */
 #ifndef EVPIPE_DEDUPE_H
 #define EVPIPE_DEDUPE_H

@@ -524,8 +524,9 @@ dedupe_evict(struct dedupe *d, int64_t watermark_us)
 	cap = dedupe_fit(d, dedupe_cap_for(d->count));
 
 	/*
-	 * Shrink only below a quarter of the maximum load, to half of it: a
-	 * live set that wobbles around one size does not resize every batch.
+	 * Shrink only below a quarter of the maximum load, to half of it (with
+	 * a cap, a table of C stays unless C / 4 will do: dedupe_fit): a live
+	 * set that wobbles around one size does not resize every batch.
 	 * If the smaller table cannot be had, the bigger one still works.
 	 */
 	if (d->count < d->limit / 4 && cap < d->mask + 1)

@@ -490,6 +490,7 @@ test_cap_keeps_newest_by_time_then_id(void)
 			got = dedupe_insert(d, id, t);
 			bad += got != want;
 			bad += dedupe_count(d) > max_ids;
+			bad += dedupe_memory(d) > dedupe_memory_bound(max_ids);
 			if (step % 61 == 0 || step == steps - 1)
 				bad += ref_differs(&r, d);
 		}
@@ -500,6 +501,9 @@ test_cap_keeps_newest_by_time_then_id(void)
 		    (unsigned long long)dedupe_evicted_full(d), (unsigned long long)r.evicted_full);
 		CHECK(dedupe_full_horizon(d) == r.horizon, "cap %zu: horizon %lld, reference %lld",
 		    max_ids, (long long)dedupe_full_horizon(d), (long long)r.horizon);
+		CHECK(dedupe_memory_peak(d) <= dedupe_memory_bound(max_ids) / 4 * 5 + 256,
+		    "cap %zu: peak %zu, bound %zu", max_ids, dedupe_memory_peak(d),
+		    dedupe_memory_bound(max_ids));
 		dedupe_free(d);
 		free(r.e);
 	}
@@ -545,6 +549,44 @@ test_cap_bounds_count_and_memory(void)
 	CHECK(dedupe_memory_bound(0) == 0, "no cap, no bound");
 	errno = 0;
 	CHECK(dedupe_new(SIZE_MAX) == NULL && errno == ENOMEM, "a cap no table can hold");
+}
+
+/* Past the cap, then a watermark that drops most: the table shrinks, and grows again. */
+static void
+test_cap_shrinks_and_grows(void)
+{
+	const size_t max_ids = 5000, table = capped_slots(max_ids) * 24;
+	struct dedupe *d = dedupe_new(max_ids);
+	uint8_t id[16];
+	int bad = 0;
+
+	if (d == NULL) {
+		CHECK(0, "dedupe_new");
+		return;
+	}
+	for (int round = 0; round < 3; round++) {
+		int64_t t0 = round * 100000;
+
+		for (size_t i = 0; i < 3 * max_ids; i++) {
+			random_id(id, 90 + (uint64_t)round, i);
+			bad += dedupe_insert(d, id, t0 + (int64_t)i) != 1;
+		}
+		CHECK(dedupe_memory(d) > table && dedupe_memory(d) <= dedupe_memory_bound(max_ids),
+		    "round %d: full: %zu bytes", round, dedupe_memory(d));
+		/* Kept: the newest 5000 at most; the watermark leaves 100 of them. */
+		CHECK(dedupe_evict(d, t0 + (int64_t)(3 * max_ids - 100)) >= dedupe_count(d),
+		    "round %d: watermark", round);
+		CHECK(dedupe_count(d) == 100 && dedupe_memory(d) <= table / 4 + 256,
+		    "round %d: %zu ids in %zu bytes", round, dedupe_count(d), dedupe_memory(d));
+		for (size_t i = 0; i < 3 * max_ids; i++) {
+			random_id(id, 90 + (uint64_t)round, i);
+			bad += dedupe_contains(d, id) != (i >= 3 * max_ids - 100);
+		}
+	}
+	CHECK(bad == 0, "%d wrong answers", bad);
+	CHECK(dedupe_memory_peak(d) <= table + table / 4 + 256, "peak %zu for a %zu-byte table",
+	    dedupe_memory_peak(d), table);
+	dedupe_free(d);
 }
 
 /*
@@ -717,6 +759,7 @@ main(void)
 	RUN(test_no_false_positives);
 	RUN(test_cap_keeps_newest_by_time_then_id);
 	RUN(test_cap_bounds_count_and_memory);
+	RUN(test_cap_shrinks_and_grows);
 	RUN(test_cap_deterministic);
 	RUN(test_cap_counters_and_clear);
 	RUN(test_cap_5m_inserts_finish);
