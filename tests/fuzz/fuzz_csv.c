@@ -442,7 +442,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	log_open("fuzz_csv", LOG_LVL_ERROR);	/* the reader's warnings would drown the stats */
 	F.dirfd = fuzz_scratch_dir(F.dir, sizeof(F.dir));
-	FUZZ_ASSERT((F.rd = csvin_new()) != NULL && (F.dd = dedupe_new()) != NULL, "out of memory");
+	FUZZ_ASSERT((F.rd = csvin_new()) != NULL && (F.dd = dedupe_new(0)) != NULL, "out of memory");
 	batch_init(&F.b);
 	atexit(fuzz_cleanup);
 	return 0;
