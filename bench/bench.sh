@@ -524,7 +524,8 @@ section_latency() {
 	md "## 2. Steady-stream latency"
 	md ""
 	md "evgen writes 500-row files with a 0.05 s pause (nominally 20 files/s; each file is" \
-		"fsync'ed and renamed) for $LAT_SECS s; evstream runs with max_files_per_trigger = 0." \
+		"fsync'ed and renamed) for $LAT_SECS s; evstream runs with max_files_per_trigger = 0" \
+		"and copy_sessions $EVS_DEF (its default)." \
 		"Latency = the batch's log line (written after COMMIT and the checkpoint's fsync, ms" \
 		"resolution) − the file's rename into the spool (its ctime, ns). The last column" \
 		"counts from the time in the file's name instead, taken before evgen formats, writes" \
