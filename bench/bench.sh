@@ -596,8 +596,8 @@ section_memory() {
 	md "| case | copy_sessions | rows read | s | peak RSS MB | ≤ 64 MB | samples | max sample MB | largest per quarter MB | series | loaded exactly |"
 	md "|---|---:|---:|---:|---:|---|---:|---:|---|---|---|"
 	# (a) the backfill of section 1, each N (its largest peak over the runs, round 1's series),
-	# or one run at the default if section 1 was not run.
-	if [[ -n ${B_SECS[evs.$EVS_DEF]:-} ]]; then
+	# or one run at the default if section 1 was not run (N = 1 is always on its axis).
+	if [[ -n ${B_SECS[evs.1]:-} ]]; then
 		for n in $SESSIONS; do
 			mem_row "(a) backfill, --once, unlimited files per trigger" "$n" $((FILES * ROWS)) \
 				"${B_SECS[evs.$n]}" "${B_RSSMAX[evs.$n]}" "$W/rss.evs.$n.1" \
@@ -629,7 +629,9 @@ section_memory() {
 	md ""
 	md "- (c) is a stream of $(fmt_int $((5 * ROWS)))-row batches with watermark_delay 300 s" \
 		"(the files' event times advance 5 s per file), so the watermark moves between batches" \
-		"and late or old ids leave the dedupe set; (a) and (b) are one micro-batch each."
+		"and late or old ids leave the dedupe set; (a) and (b) are one micro-batch each." \
+		"(a) is section 1's evstream runs: s is their median, peak RSS the largest of their" \
+		"peaks, the series round 1's."
 	md ""
 }
 
