@@ -6,15 +6,20 @@
 #
 # Sections, all printed as one markdown document (and written to $BENCH_OUT if set):
 #   1. backfill   evgen --burst --seed: FILES x ROWS rows, 1 % duplicates, 0.5 % invalid.
-#                 evstream --once (unlimited files per trigger); psql \copy per file and
-#                 one \copy of a concatenated file (both of a cleaned copy: valid rows
-#                 only, first occurrence of each event_id); pgloader of that concatenated
-#                 file.  Each run on an empty table after a CHECKPOINT; median of RUNS.
+#                 The sessions axis: for each N in BENCH_SESSIONS, evstream --once
+#                 --copy_sessions=N (unlimited files per trigger) and, beside it, N psql
+#                 \copy at once over the cleaned rows (valid only, first occurrence of
+#                 each event_id) cut into N parts: the bound for N sessions.  N = 1 is one
+#                 \copy of the whole cleaned file, the reference; pgloader loads the same
+#                 file (and, with BENCH_PER_FILE=1, psql \copy per cleaned file).  Each run
+#                 on an empty table after a CHECKPOINT; median of RUNS.  Wall s, rows/s,
+#                 throughput ratios, server and client CPU, client peak RSS, sessions.
 #   2. latency    evgen at 20 files/s x 500 rows, evstream with trigger_interval 1 s and
 #                 100 ms: a file's name carries its UTC creation time (µs), its batch's
 #                 log line the time the batch was committed and checkpointed (ms).
-#   3. memory     peak RSS of evstream in (1); RSS sampled every 0.25 s while it streams
-#                 the same files 5 per trigger with a 5-minute watermark.
+#   3. memory     peak RSS of evstream (/usr/bin/time, and VmRSS sampled every 0.25 s):
+#                 (a) the backfill of (1), each N; (b) one file holding all FILES x ROWS
+#                 rows; (c) streaming the same files 5 per trigger, 5-minute watermark.
 #   4. growth     evstream --once on the first 10 %, 30 % and 100 % of the files.
 #   5. history    HISTORY files committed and left in the spool (clean_source = off, the
 #                 default), then evstream idle for 10 s (CPU per trigger) and streaming
@@ -22,9 +27,11 @@
 #
 # Knobs (environment): EVPIPE_RELEASE_BIN (directory of evgen and evstream, default the
 # repository root), BENCH_FILES (1000; --quick 100), BENCH_ROWS (10000), BENCH_RUNS (3;
-# --quick 1), BENCH_LATENCY_SECONDS (60; --quick 8), BENCH_OUT (a file for the markdown),
-# BENCH_PGLOADER=0 (skip pgloader), BENCH_HISTORY (500000; --quick 50000),
-# BENCH_SECTIONS (default "backfill latency memory growth history").
+# --quick 1), BENCH_SESSIONS (the axis, default "1 2 4 $(nproc)"; deduplicated, and 1 is
+# always added: one \copy is the reference), BENCH_LATENCY_SECONDS (60; --quick 8),
+# BENCH_OUT (a file for the markdown), BENCH_PGLOADER=0 (skip pgloader), BENCH_PER_FILE=1
+# (add psql \copy per file), BENCH_HISTORY (500000; --quick 50000), BENCH_SECTIONS
+# (default "backfill latency memory growth history").
 set -uo pipefail
 
 QUICK=0
@@ -39,6 +46,16 @@ LAT_SECS=${BENCH_LATENCY_SECONDS:-$((QUICK ? 8 : 60))}
 SECTIONS=${BENCH_SECTIONS:-backfill latency memory growth history}
 HISTORY=${BENCH_HISTORY:-$((QUICK ? 50000 : 500000))}
 OUT=${BENCH_OUT:-}
+PER_FILE=${BENCH_PER_FILE:-0}
+# shellcheck disable=SC2086  # a list of numbers
+SESSIONS=$(printf '%s\n' 1 ${BENCH_SESSIONS:-1 2 4 $(nproc)} | sort -n -u | tr '\n' ' ')
+SESSIONS=${SESSIONS% }
+for n in $SESSIONS; do
+	if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 64)); then
+		echo "bench: BENCH_SESSIONS: '$n' is not a number of sessions (1..64)" >&2
+		exit 1
+	fi
+done
 COLS="event_id, user_id, event_type, product_id, price, event_time"
 # One postgresql.conf for every contender: a server sized for bulk loads, not the tests'
 # 32 MB.  fsync and synchronous_commit stay on: every contender pays for durable commits.
@@ -48,6 +65,11 @@ GUCS=("shared_buffers = 1GB" "max_wal_size = 8GB" "checkpoint_timeout = 30min"
 for d in evgen evstream; do
 	[[ -x $BIN/$d ]] || { echo "bench: $BIN/$d not built (make)" >&2; exit 1; }
 done
+# evstream's default copy_sessions, as its --help states it: the memory, latency and
+# growth sections run with it.
+EVS_DEF=$("$BIN/evstream" --help 2>&1 |
+	awk '/--copy_sessions=/ { getline; if (match($0, /default: [0-9]+/)) print substr($0, RSTART + 9, RLENGTH - 9) }')
+[[ -n $EVS_DEF ]] || { echo "bench: $BIN/evstream --help names no copy_sessions default" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
 
 source "$EVPIPE_ROOT/tests/lib/pg.sh"
@@ -145,16 +167,88 @@ make_spool() {
 	note "cleaned copy: $CLEAN_ROWS valid unique rows in $(since "$t0") s"
 }
 
-# --- contenders: each prints "seconds peak_rss_kb" and leaves the rows in events ----
-run_evstream() {	# SPOOL_DIR [extra evstream options]
+# --- contenders: each prints "seconds peak_rss_kb user_s sys_s" and leaves the rows in events
+T_FMT='%e %M %U %S'	# /usr/bin/time: wall, maximum resident set size (kB), user and system CPU
+
+# VmRSS (kB) of PID into RSS_KB, without a fork: the sampler must not load the machine.
+rss_kb() {
+	local k v _
+	RSS_KB=
+	while read -r k v _; do
+		[[ $k == VmRSS: ]] && { RSS_KB=$v; return 0; }
+	done <"/proc/$1/status" 2>/dev/null
+	return 1
+}
+
+# True while PID exists and is not a zombie (a reaped or dead process fails).
+alive() {
+	local _p _c st
+	read -r _p _c st _ <"/proc/$1/stat" 2>/dev/null && [[ $st != Z ]]
+}
+
+# CMD... under /usr/bin/time (its figures into $W/time), the RSS of CMD's own process
+# sampled every 0.25 s into $W/rss.last (kB, one a line).  Returns CMD's status.
+timed_sampled() {
+	local tp p=
+	: >"$W/rss.last"
+	/usr/bin/time -f "$T_FMT" -o "$W/time" "$@" &
+	tp=$!
+	while alive "$tp"; do
+		[[ -n $p ]] || read -r p _ <"/proc/$tp/task/$tp/children" 2>/dev/null
+		[[ -n $p ]] && rss_kb "$p" && echo "$RSS_KB" >>"$W/rss.last"
+		sleep 0.25
+	done
+	wait "$tp"
+}
+
+run_evstream() {	# SPOOL_DIR [extra evstream options, after --max_files_per_trigger=0]
 	local spool=$1 ck=$W/ckpt.$RANDOM
 	shift
-	/usr/bin/time -f '%e %M %U %S' -o "$W/time" "$BIN/evstream" --spool_dir="$spool" \
-		--checkpoint_dir="$ck" --conninfo="$EVPIPE_CONNINFO" --once \
-		--max_files_per_trigger=0 --log_level=warning "$@" 2>>"$W/evstream.log" ||
+	timed_sampled "$BIN/evstream" --spool_dir="$spool" --checkpoint_dir="$ck" \
+		--conninfo="$EVPIPE_CONNINFO" --once --max_files_per_trigger=0 --log_level=warning \
+		"$@" 2>>"$W/evstream.log" ||
 		{ note "evstream failed (see below)"; tail -5 "$W/evstream.log" >&2; }
 	rm -rf "$ck"
-	cat "$W/time"
+	tail -n 1 "$W/time"
+}
+
+# One psql \copy per FILE, all started at once (the first file has the header line, the
+# others none); timed from the start of the first to the end of the last.  Peak RSS is
+# the sum of the processes' peaks, CPU the sum of their CPU.
+run_copy_files() {
+	local t0 i=0 hdr=true rc=0 f p secs pids=()
+	rm -f "$W"/time.copy.*
+	t0=$(now)
+	for f in "$@"; do
+		/usr/bin/time -f "$T_FMT" -o "$W/time.copy.$i" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+			-c "\\copy events ($COLS) FROM '$f' WITH (FORMAT csv, HEADER $hdr)" &
+		pids+=($!)
+		hdr=false i=$((i + 1))
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || rc=1
+	done
+	secs=$(since "$t0")
+	((rc == 0)) || note "a psql \\copy of $* failed"
+	# The last line of each: /usr/bin/time puts "Command exited with ..." above a failure's.
+	for f in "$W"/time.copy.*; do tail -n 1 "$f"; done |
+		awk -v s="$secs" '{ r += $2; u += $3; k += $4 } END { printf "%s %d %.2f %.2f\n", s, r, u, k }'
+}
+
+# The cleaned concatenated file cut into N parts by lines (split -n l/N: whole lines,
+# near-equal sizes; the first part keeps the header), made once, before any timing.
+split_parts() {
+	local n=$1
+	((n == 1)) && return 0
+	rm -rf "$W/parts.$n"
+	mkdir -p "$W/parts.$n"
+	split -n "l/$n" -d -a 3 "$ALL" "$W/parts.$n/p." || { note "split of $ALL failed"; exit 1; }
+}
+parts_of() { if (($1 == 1)); then echo "$ALL"; else echo "$W/parts.$1"/p.*; fi; }
+run_copy_split() {	# N: N psql \copy sessions at once over the N parts
+	local -a f
+	read -ra f <<<"$(parts_of "$1")"
+	run_copy_files "${f[@]}"
 }
 
 run_copy_per_file() {
@@ -168,40 +262,53 @@ run_copy_per_file() {
 	echo "$(since "$t0") - - -"
 }
 
-run_copy_one() {
-	local t0
-	t0=$(now)
-	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
-		-c "\\copy events ($COLS) FROM '$ALL' WITH (FORMAT csv, HEADER true)" ||
-		note "psql \\copy of the concatenated file failed"
-	echo "$(since "$t0") - - -"
-}
-
 run_pgloader() {
-	cat >"$W/load.pgl" <<-EOF
+	cat >"$W/load.pgl" <<-EOF2
 	LOAD CSV
 	    FROM '$ALL' ($COLS)
 	    INTO postgresql://postgres@127.0.0.1:$PGPORT/evpipe
 	    TARGET TABLE events ($COLS)
 	    WITH skip header = 1, fields terminated by ','
 	;
-	EOF
-	/usr/bin/time -f '%e %M %U %S' -o "$W/time" pgloader --quiet --root-dir "$W/pgloader" "$W/load.pgl" \
+	EOF2
+	/usr/bin/time -f "$T_FMT" -o "$W/time" pgloader --quiet --root-dir "$W/pgloader" "$W/load.pgl" \
 		>>"$W/pgloader.log" 2>&1 || { note "pgloader failed"; tail -20 "$W/pgloader.log" >&2; }
-	cat "$W/time"
+	tail -n 1 "$W/time"
+}
+
+# Connections the cluster has accepted into evpipe, once no other client is connected:
+# "QUERIES SESSIONS", QUERIES the polls before the one that read SESSIONS.  A backend
+# leaves pg_stat_activity only after flushing its statistics, so by then every finished
+# session is counted (and the server CPU of its backend reaped); each poll is a session
+# of its own, counted from the next reading on.
+settled_sessions() {
+	local k=0 others total
+	while IFS='|' read -r others total < <(q "SELECT (SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()),
+		(SELECT sessions FROM pg_stat_database WHERE datname = current_database())") &&
+		((others > 0 && k < 50)); do
+		k=$((k + 1))
+		sleep 0.2
+	done
+	((others == 0)) || note "$others sessions still open 10 s after the run ended"
+	echo "$k $total"
 }
 
 # One timed run of contender NAME (FUNCTION [ARGS]) on empty tables; its wall seconds,
-# peak RSS and CPU seconds are appended to the R_* lists, and B_OK[NAME] drops to 0 if
-# events does not end with exactly CLEAN_ROWS rows.
-declare -A R_SECS R_RSS R_SCPU R_CCPU B_SECS B_ALL B_OK B_SCPU B_CCPU B_RSS
+# peak RSS, CPU seconds and sessions opened are appended to the R_* lists, and B_OK[NAME]
+# drops to 0 if events does not end with exactly CLEAN_ROWS rows.
+declare -A R_SECS R_RSS R_SCPU R_CCPU R_CONN B_SECS B_ALL B_OK B_SCPU B_CCPU B_RSS B_RSSMAX B_CONN
 run_once() {
-	local name=$1 out s r u k c0 got
+	local name=$1 out s r u k c0 n0 n1 got
 	shift
 	reset_db >/dev/null || exit 1
+	read -r _ n0 <<<"$(settled_sessions)"
 	c0=$(server_cpu)
 	out=$("$@")
+	read -r k n1 <<<"$(settled_sessions)"
 	R_SCPU[$name]+=" $(awk -v a="$c0" -v b="$(server_cpu)" 'BEGIN { printf "%.2f", b - a }')"
+	# Less the first reading's own session and the second's polls.
+	R_CONN[$name]+=" $((n1 - n0 - 1 - k))"
 	read -r s r u k <<<"$out"
 	R_SECS[$name]+=" $s"
 	[[ $r != - ]] && R_RSS[$name]+=" $r"
@@ -215,7 +322,7 @@ run_once() {
 	note "$name: $s s"
 }
 
-# Medians of what run_once collected for NAME.
+# Medians of what run_once collected for NAME (and the largest peak RSS).
 summarise() {
 	local name=$1
 	# shellcheck disable=SC2086  # the lists are numbers separated by spaces
@@ -223,81 +330,143 @@ summarise() {
 	B_ALL[$name]=${R_SECS[$name]# }
 	# shellcheck disable=SC2086
 	B_SCPU[$name]=$(median ${R_SCPU[$name]})
-	B_CCPU[$name]=- B_RSS[$name]=-
+	# shellcheck disable=SC2086
+	B_CONN[$name]=$(median ${R_CONN[$name]})
+	B_CCPU[$name]=- B_RSS[$name]=- B_RSSMAX[$name]=-
 	# shellcheck disable=SC2086
 	[[ -n ${R_CCPU[$name]:-} ]] && B_CCPU[$name]=$(median ${R_CCPU[$name]})
-	# shellcheck disable=SC2086
-	[[ -n ${R_RSS[$name]:-} ]] && B_RSS[$name]=$(median ${R_RSS[$name]})
+	if [[ -n ${R_RSS[$name]:-} ]]; then
+		# shellcheck disable=SC2086
+		B_RSS[$name]=$(median ${R_RSS[$name]})
+		# shellcheck disable=SC2086
+		B_RSSMAX[$name]=$(printf '%s\n' ${R_RSS[$name]} | sort -g | tail -n 1)
+	fi
 }
 
-EVSTREAM_RSS=-
+mb() { awk -v k="$1" 'BEGIN { if (k == "-" || k == "") print "-"; else printf "%.0f", k / 1024 }'; }
+# "met" or "missed": is A >= B (or, with a third argument "le", A <= B)?
+goal() {
+	awk -v a="$1" -v b="$2" -v op="${3:-ge}" 'BEGIN {
+		if (a == "-" || a == "") { print "no figure"; exit }
+		ok = op == "le" ? a + 0 <= b + 0 : a + 0 >= b + 0
+		print ok ? "met" : "**missed**" }'
+}
+
 section_backfill() {
-	local name i names=(evstream copy_per_file copy_one) pgl=0
+	local name i n pgl=0 names=()
 	if [[ ${BENCH_PGLOADER:-1} != 0 ]] && command -v pgloader >/dev/null; then
-		pgl=1 names+=(pgloader)
+		pgl=1
 	else
-		note "pgloader not installed (make bench installs it); skipped"
+		note "pgloader skipped (BENCH_PGLOADER=0, or not installed: make bench installs it)"
 	fi
+	for n in $SESSIONS; do
+		split_parts "$n"
+		names+=("evs.$n" "copy.$n")
+	done
+	((pgl)) && names+=(pgloader)
+	((PER_FILE)) && names+=(copy_per_file)
 	# Round robin: a burst of other work on the machine lands on every contender alike.
 	for ((i = 1; i <= RUNS; i++)); do
 		note "backfill: round $i of $RUNS"
-		run_once evstream run_evstream "$SPOOL"
-		if ((i == 1)); then
-			EVSTREAM_REJECTS=$(q 'SELECT count(*) FROM event_rejects')
-			EVSTREAM_DUPS=$(q 'SELECT sum(duplicates) FROM evstream_batches')
-		fi
-		run_once copy_per_file run_copy_per_file
-		run_once copy_one run_copy_one
+		for n in $SESSIONS; do
+			run_once "evs.$n" run_evstream "$SPOOL" --copy_sessions="$n"
+			cp "$W/rss.last" "$W/rss.evs.$n.$i"
+			if [[ -z ${EVSTREAM_REJECTS:-} ]]; then
+				EVSTREAM_REJECTS=$(q 'SELECT count(*) FROM event_rejects')
+				EVSTREAM_DUPS=$(q 'SELECT (SELECT sum(rows_read) FROM evstream_batches) -
+					(SELECT count(*) FROM events) - (SELECT count(*) FROM event_rejects)')
+			fi
+			run_once "copy.$n" run_copy_split "$n"
+		done
 		((pgl)) && run_once pgloader run_pgloader
+		((PER_FILE)) && run_once copy_per_file run_copy_per_file
 	done
 	for name in "${names[@]}"; do
-		summarise "$name"
+		[[ -n ${R_SECS[$name]:-} ]] && summarise "$name"
 	done
-	EVSTREAM_RSS=${B_RSS[evstream]}
-	BEST_COPY=copy_one
-	if awk -v a="${B_SECS[copy_per_file]}" -v b="${B_SECS[copy_one]}" 'BEGIN { exit !(a < b) }'; then
-		BEST_COPY=copy_per_file
-	fi
+	for n in $SESSIONS; do
+		((n == 1)) || rm -rf "$W/parts.$n"
+	done
+	backfill_md
+}
 
-	md "## 1. Backfill: $(fmt_int "$FILES") files × $(fmt_int "$ROWS") rows"
+backfill_md() {
+	local n name ref pgl
+	md "## 1. Backfill: $(fmt_int "$FILES") files × $(fmt_int "$ROWS") rows, by number of COPY sessions"
 	md ""
 	md "$(fmt_int $((FILES * ROWS))) rows made by \`evgen --burst --seed=42 --duplicate_rate=0.01" \
 		"--invalid_rate=0.005\`; $(fmt_int "$CLEAN_ROWS") of them valid and unique (evstream" \
 		"also rejected $(fmt_int "$EVSTREAM_REJECTS") rows into event_rejects and dropped" \
-		"$(fmt_int "${EVSTREAM_DUPS:-0}") duplicates). rows/s counts the $(fmt_int "$CLEAN_ROWS")" \
-		"rows that end up in \`events\`, for every contender. Median of $RUNS round(s); a round" \
-		"runs every contender once, in turn, each on an empty table after a CHECKPOINT."
+		"$(fmt_int "${EVSTREAM_DUPS:-0}") duplicates)."
 	md ""
-	md "| contender | median s | rows/s | runs (s) | throughput vs best COPY | server CPU s | client CPU s | loaded exactly |"
-	md "|---|---:|---:|---|---:|---:|---:|---|"
-	for name in evstream copy_per_file copy_one pgloader; do
+	md "**The sessions axis.** For each N in {${SESSIONS// /, }}" \
+		"($(nproc) cores here): \`evstream --once --max_files_per_trigger=0 --copy_sessions=N\`" \
+		"(every file in one micro-batch, validated and deduplicated, its events hashed by" \
+		"event_id over N database sessions; default dedupe_max_ids), and beside it **N \\copy**:" \
+		"N psql \`\\copy\` sessions started together, each over one N-th of the cleaned rows" \
+		"(the concatenated cleaned file cut by lines with \`split -n l/N\`), timed from the" \
+		"start of the first to the end of the last. N parallel \\copy is the bound for N" \
+		"sessions: plain COPY with nothing to validate or deduplicate, on rows cleaned" \
+		"beforehand, with no exactly-once bookkeeping. N = 1 is one \\copy of the whole" \
+		"cleaned file, the reference; pgloader loads that same file. evstream's default" \
+		"copy_sessions is $EVS_DEF."
+	md ""
+	md "**Made comparable:** one cluster with one configuration for all; each run starts on" \
+		"empty tables after a CHECKPOINT; a round runs every contender once, in turn, and the" \
+		"figures are the median of $RUNS round(s); rows/s counts the $(fmt_int "$CLEAN_ROWS")" \
+		"rows that end up in \`events\` for every contender, and every run must end with" \
+		"exactly those (\"loaded exactly\"). evstream reads all $(fmt_int $((FILES * ROWS))) raw" \
+		"rows and also writes the rejects, the batch log and its checkpoint; the others get" \
+		"the cleaning done for them, untimed."
+	md ""
+	md "| contender | N | median s | rows/s | runs (s) | × one \\copy | × N \\copy | × pgloader | server CPU s | client CPU s | client peak RSS MB | sessions opened | loaded exactly |"
+	md "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	ref=${B_SECS[copy.1]:-} pgl=${B_SECS[pgloader]:-}
+	for name in $(for n in $SESSIONS; do echo "evs.$n copy.$n"; done) pgloader copy_per_file; do
 		[[ -n ${B_SECS[$name]:-} ]] || continue
-		md "| $(label "$name") | ${B_SECS[$name]} | $(fmt_rate "$CLEAN_ROWS" "${B_SECS[$name]}") |" \
-			"${B_ALL[$name]} | $(ratio "${B_SECS[$BEST_COPY]}" "${B_SECS[$name]}") |" \
-			"${B_SCPU[$name]} | ${B_CCPU[$name]} |" \
+		n=${name#*.}
+		[[ $name == *.* ]] || n=-
+		md "| $(label "$name") | $n | ${B_SECS[$name]} | $(fmt_rate "$CLEAN_ROWS" "${B_SECS[$name]}") |" \
+			"${B_ALL[$name]} | $(ratio "$ref" "${B_SECS[$name]}") |" \
+			"$([[ $name == evs.* ]] && ratio "${B_SECS[copy.$n]}" "${B_SECS[$name]}" || echo -) |" \
+			"$([[ -n $pgl ]] && ratio "$pgl" "${B_SECS[$name]}" || echo -) |" \
+			"${B_SCPU[$name]} | ${B_CCPU[$name]} | $(mb "${B_RSS[$name]}") | ${B_CONN[$name]} |" \
 			"$([[ ${B_OK[$name]} == 1 ]] && echo yes || echo NO) |"
 	done
 	md ""
-	md "- **evstream / best COPY** (throughput): **$(ratio "${B_SECS[$BEST_COPY]}" "${B_SECS[evstream]}")**" \
-		"(goal ≥ 0.9)"
-	if [[ -n ${B_SECS[pgloader]:-} ]]; then
-		md "- **evstream / pgloader** (throughput): **$(ratio "${B_SECS[pgloader]}" "${B_SECS[evstream]}")**" \
-			"(goal ≥ 2)"
-	fi
-	md "- CPU seconds are medians: the cluster's processes (server) and the loader's own" \
-		"process (client; psql's is not counted). Other work on the machine stretches wall" \
+	md "Goals (throughput, issue 17): evstream ≥ 1.4 × one \\copy, ≥ 0.95 × N \\copy with" \
+		"the same N, ≥ 4 × pgloader."
+	md ""
+	for n in $SESSIONS; do
+		local a b c
+		a=$(ratio "$ref" "${B_SECS[evs.$n]}") b=$(ratio "${B_SECS[copy.$n]}" "${B_SECS[evs.$n]}")
+		c=$([[ -n $pgl ]] && ratio "$pgl" "${B_SECS[evs.$n]}" || echo -)
+		md "- evstream, N = $n$( ((n == EVS_DEF)) && echo ' (its default)'): **$a ×** one \\copy" \
+			"(≥ 1.4: $(goal "$a" 1.4)), **$b ×** $n \\copy (≥ 0.95: $(goal "$b" 0.95))$(
+			[[ -n $pgl ]] && echo ", **$c ×** pgloader (≥ 4: $(goal "$c" 4))")."
+	done
+	md ""
+	md "- × one \\copy, × N \\copy, × pgloader: that contender's median seconds / this row's" \
+		"(a throughput ratio; × N \\copy only for evstream rows, against the N \\copy beside it)."
+	md "- CPU seconds are medians: server = the cluster's processes (postmaster, backends," \
+		"reaped and live; \`/proc\`), client = the loader's own processes (\`/usr/bin/time\`" \
+		"user + system; all N psql together). Other work on the machine stretches wall" \
 		"times but hardly CPU seconds."
-	md "- evstream --once reads all $(fmt_int $((FILES * ROWS))) rows:" \
-		"$(fmt_rate $((FILES * ROWS)) "${B_SECS[evstream]}") rows read/s."
+	md "- Client peak RSS: \`/usr/bin/time\`'s maximum resident set size, median of the runs;" \
+		"for N \\copy the sum of the N psql peaks. Sessions opened: connections the cluster" \
+		"accepted during the run (\`pg_stat_database.sessions\`), a check that N sessions were used."
+	md "- evstream --once reads all $(fmt_int $((FILES * ROWS))) rows: at N = ${SESSIONS%% *}," \
+		"$(fmt_rate $((FILES * ROWS)) "${B_SECS[evs.${SESSIONS%% *}]}") rows read/s."
 	md ""
 }
 
 label() {
 	case $1 in
-	evstream) echo "evstream --once, unlimited files per trigger (release build)" ;;
-	copy_per_file) echo "psql \\copy per file ($(fmt_int "$FILES") × psql, cleaned files)" ;;
-	copy_one) echo "psql \\copy of one concatenated file (one COPY)" ;;
-	pgloader) echo "pgloader $(pgloader --version 2>/dev/null | awk 'NR == 1 { gsub(/"/, "", $3); print $3 }') (concatenated file)" ;;
+	evs.*) echo "evstream --once --copy_sessions=${1#evs.}" ;;
+	copy.1) echo "one psql \\copy of the concatenated cleaned file" ;;
+	copy.*) echo "${1#copy.} psql \\copy at once, 1/${1#copy.} of the cleaned rows each" ;;
+	copy_per_file) echo "psql \\copy per file, one after another ($(fmt_int "$FILES") × psql)" ;;
+	pgloader) echo "pgloader $(pgloader --version 2>/dev/null | awk 'NR == 1 { gsub(/"/, "", $3); print $3 }') (concatenated cleaned file)" ;;
 	esac
 }
 
@@ -355,7 +524,8 @@ section_latency() {
 	md "## 2. Steady-stream latency"
 	md ""
 	md "evgen writes 500-row files with a 0.05 s pause (nominally 20 files/s; each file is" \
-		"fsync'ed and renamed) for $LAT_SECS s; evstream runs with max_files_per_trigger = 0." \
+		"fsync'ed and renamed) for $LAT_SECS s; evstream runs with max_files_per_trigger = 0" \
+		"and copy_sessions $EVS_DEF (its default)." \
 		"Latency = the batch's log line (written after COMMIT and the checkpoint's fsync, ms" \
 		"resolution) − the file's rename into the spool (its ctime, ns). The last column" \
 		"counts from the time in the file's name instead, taken before evgen formats, writes" \
@@ -374,50 +544,101 @@ section_latency() {
 }
 
 # --- 3. memory ----------------------------------------------------------------------
-section_memory() {
-	local ck=$W/mem.ckpt pid t0 secs n q1 q2 q3 q4
-	reset_db >/dev/null || exit 1
-	rm -rf "$ck"
-	note "memory: streaming the spool 5 files per trigger, watermark 300 s"
-	t0=$(now)
-	"$BIN/evstream" --spool_dir="$SPOOL" --checkpoint_dir="$ck" --conninfo="$EVPIPE_CONNINFO" \
-		--once --max_files_per_trigger=5 --watermark_delay=300 --log_level=warning \
-		2>>"$W/evstream.log" &
-	pid=$!
-	: >"$W/rss"
-	while [[ -r /proc/$pid/status ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
-		awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null >>"$W/rss"
-		sleep 0.25
-	done
-	wait "$pid"
-	secs=$(since "$t0")
-	n=$(wc -l <"$W/rss")
-	# The largest sample in each quarter of the run, in MB.
-	read -r q1 q2 q3 q4 < <(awk -v n="$n" '{ q = int(4 * (NR - 1) / n); if ($1 > m[q]) m[q] = $1 }
-		END { printf "%.1f %.1f %.1f %.1f\n", m[0] / 1024, m[1] / 1024, m[2] / 1024, m[3] / 1024 }' "$W/rss")
-	md "## 3. Memory"
-	md ""
-	md "- Peak RSS of evstream in the backfill (1), one batch of $(fmt_int $((FILES * ROWS))) rows:" \
-		"**$(awk -v k="$EVSTREAM_RSS" 'BEGIN { if (k == "-") print "-"; else printf "%.0f MB", k / 1024 }')**" \
-		"(goal ≤ 64 MB; \`/usr/bin/time\` maximum resident set size, median of the runs)."
-	md "- The same $(fmt_int $((FILES * ROWS))) rows as a stream: 5 files ($(fmt_int $((5 * ROWS))) rows)" \
-		"per trigger, $((FILES / 5)) batches, watermark_delay 300 s (the files' event times" \
-		"advance 5 s per file), $n RSS samples over $secs s. Largest RSS in each quarter of the run:" \
-		"**$q1 / $q2 / $q3 / $q4 MB** ($(stream_verdict "$q1" "$q2" "$q4"))."
-	md ""
+# RSS_FILE (kB samples) -> "samples max_MB q1 q2 q3 q4": the largest sample overall and in
+# each quarter of the run, in MB.
+rss_summary() {
+	awk '{ v[NR] = $1; if ($1 > m) m = $1 }
+		END { n = NR; if (n == 0) { print "0 - - - - -"; exit }
+			for (i = 1; i <= n; i++) { q = int(4 * (i - 1) / n); if (v[i] > qm[q]) qm[q] = v[i] }
+			printf "%d %.1f", n, m / 1024
+			for (q = 0; q < 4; q++) printf (q in qm) ? " %.1f" : " -", qm[q] / 1024
+			print "" }' "$1"
 }
 
-stream_verdict() {
-	awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN {
+stream_verdict() {	# Q1 Q2 Q4 SAMPLES
+	awk -v a="$1" -v b="$2" -v d="$3" -v n="$4" 'BEGIN {
+		if (n < 8) { print "too short to tell"; exit }
 		base = a > b ? a : b
-		if (d <= base * 1.05 + 1) print "flat: the last quarter is no higher than the first half"
-		else printf "GROWS: the last quarter is %.1f MB above the first half\n", d - base }'
+		if (d <= base * 1.05 + 1) print "flat"
+		else printf "GROWS (+%.1f MB)\n", d - base }'
+}
+
+# One row of the memory table: CASE N ROWS SECONDS PEAK_KB RSS_FILE LOADED_OK.
+mem_row() {
+	local n s mx q1 q2 q3 q4
+	read -r n mx q1 q2 q3 q4 < <(rss_summary "$6")
+	md "| $1 | $2 | $(fmt_int "$3") | $4 | **$(mb "$5")** | $(goal "$(mb "$5")" 64 le) | $n | $mx |" \
+		"$q1 / $q2 / $q3 / $q4 | $(stream_verdict "$q1" "$q2" "$q4" "$n") | $7 |"
+}
+
+loaded_ok() { [[ $(q 'SELECT count(*) FROM events') == "$CLEAN_ROWS" ]] && echo yes || echo NO; }
+
+# (b): the spool's files as one file with one header, named like the first of them.
+make_single() {
+	local d=$1 first
+	mkdir -p "$d"
+	first=$(cd "$SPOOL" && ls -1 | LC_ALL=C sort | head -n 1)
+	(cd "$SPOOL" && ls -1 | LC_ALL=C sort |
+		{ read -r f1 && cat "$f1" && xargs -r tail -q -n +2; }) >"$d/.$first.tmp" &&
+		mv "$d/.$first.tmp" "$d/$first"
+}
+
+section_memory() {
+	local n s r t0 single=$W/single
+	md "## 3. Memory"
+	md ""
+	md "Peak RSS of evstream (goal ≤ 64 MB in every case): \`/usr/bin/time\`'s maximum" \
+		"resident set size, and VmRSS sampled every 0.25 s from \`/proc\` (the largest sample" \
+		"overall and in each quarter of the run: flat when the last quarter is no higher than" \
+		"the first half). Default dedupe_max_ids; copy_sessions $EVS_DEF (its default) unless" \
+		"the row says otherwise."
+	md ""
+	md "| case | copy_sessions | rows read | s | peak RSS MB | ≤ 64 MB | samples | max sample MB | largest per quarter MB | series | loaded exactly |"
+	md "|---|---:|---:|---:|---:|---|---:|---:|---|---|---|"
+	# (a) the backfill of section 1, each N (its largest peak over the runs, round 1's series),
+	# or one run at the default if section 1 was not run (N = 1 is always on its axis).
+	if [[ -n ${B_SECS[evs.1]:-} ]]; then
+		for n in $SESSIONS; do
+			mem_row "(a) backfill, --once, unlimited files per trigger" "$n" $((FILES * ROWS)) \
+				"${B_SECS[evs.$n]}" "${B_RSSMAX[evs.$n]}" "$W/rss.evs.$n.1" \
+				"$([[ ${B_OK[evs.$n]} == 1 ]] && echo yes || echo NO)"
+		done
+	else
+		note "memory: (a) the backfill, copy_sessions $EVS_DEF"
+		reset_db >/dev/null || exit 1
+		read -r s r _ <<<"$(run_evstream "$SPOOL")"
+		mem_row "(a) backfill, --once, unlimited files per trigger" "$EVS_DEF" $((FILES * ROWS)) \
+			"$s" "$r" "$W/rss.last" "$(loaded_ok)"
+	fi
+	# (b) one file holding every row.
+	t0=$(now)
+	make_single "$single"
+	note "memory: (b) one file of $(fmt_int $((FILES * ROWS))) rows made in $(since "$t0") s"
+	reset_db >/dev/null || exit 1
+	read -r s r _ <<<"$(run_evstream "$single")"
+	mem_row "(b) one file of $(fmt_int $((FILES * ROWS))) rows, --once" "$EVS_DEF" $((FILES * ROWS)) \
+		"$s" "$r" "$W/rss.last" "$(loaded_ok)"
+	rm -rf "$single"
+	# (c) the same files as a stream: 5 per trigger, the 5-minute watermark.
+	note "memory: (c) streaming the spool 5 files per trigger, watermark 300 s"
+	reset_db >/dev/null || exit 1
+	read -r s r _ <<<"$(run_evstream "$SPOOL" --max_files_per_trigger=5 --watermark_delay=300)"
+	mem_row "(c) stream: 5 files per trigger, $(q 'SELECT count(*) FROM evstream_batches') batches" \
+		"$EVS_DEF" $((FILES * ROWS)) \
+		"$s" "$r" "$W/rss.last" "$(loaded_ok)"
+	md ""
+	md "- (c) is a stream of $(fmt_int $((5 * ROWS)))-row batches with watermark_delay 300 s" \
+		"(the files' event times advance 5 s per file), so the watermark moves between batches" \
+		"and late or old ids leave the dedupe set; (a) and (b) are one micro-batch each." \
+		"(a) is section 1's evstream runs: s is their median, peak RSS the largest of their" \
+		"peaks, the series round 1's."
+	md ""
 }
 
 # --- 4. growth ----------------------------------------------------------------------
 section_growth() {
 	local pct n dir out s r c
-	md "## 4. Cost growth (evstream --once, unlimited files per trigger)"
+	md "## 4. Cost growth (evstream --once, unlimited files per trigger, copy_sessions $EVS_DEF)"
 	md ""
 	md "Beside it, one \\copy of the same files' cleaned rows: the database's own growth."
 	md ""
@@ -425,8 +646,8 @@ section_growth() {
 	md "|---:|---:|---:|---:|---:|---:|---:|"
 	for pct in 10 30 100; do
 		n=$((FILES * pct / 100))
-		if ((pct == 100)) && [[ -n ${B_SECS[evstream]:-} ]]; then
-			s=${B_SECS[evstream]} r=$EVSTREAM_RSS c=${B_SECS[copy_one]} rows=$CLEAN_ROWS
+		if ((pct == 100)) && [[ -n ${B_SECS[evs.$EVS_DEF]:-} && -n ${B_SECS[copy.1]:-} ]]; then
+			s=${B_SECS[evs.$EVS_DEF]} r=${B_RSS[evs.$EVS_DEF]} c=${B_SECS[copy.1]} rows=$CLEAN_ROWS
 		else
 			dir=$W/growth.$pct
 			mkdir -p "$dir"
@@ -439,7 +660,7 @@ section_growth() {
 				{ read -r f1 && cat "$f1" && xargs -r tail -q -n +2; }) >"$W/growth.csv"
 			rows=$(($(wc -l <"$W/growth.csv") - 1))
 			reset_db >/dev/null || exit 1
-			out=$(ALL=$W/growth.csv run_copy_one)
+			out=$(run_copy_files "$W/growth.csv")
 			read -r c _ <<<"$out"
 			rm -rf "$dir" "$W/growth.csv"
 		fi
@@ -543,7 +764,8 @@ md "How each figure is measured, the profile, and what each optimisation gained:
 	"[bench/README.md](README.md)."
 md ""
 md "Whole run: $(since "$T_START") s (\`bench/bench.sh$( ((QUICK)) && echo ' --quick')\`," \
-	"BENCH_FILES=$FILES BENCH_ROWS=$ROWS BENCH_RUNS=$RUNS BENCH_LATENCY_SECONDS=$LAT_SECS)."
+	"BENCH_FILES=$FILES BENCH_ROWS=$ROWS BENCH_RUNS=$RUNS BENCH_SESSIONS=\"$SESSIONS\"" \
+	"BENCH_LATENCY_SECONDS=$LAT_SECS)."
 cat "$MD"
 if [[ -n $OUT ]]; then
 	cp "$MD" "$OUT" && note "written to $OUT"
