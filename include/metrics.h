@@ -63,6 +63,7 @@ struct metrics_now {
 	int64_t		 watermark_us;		/* EVENT_TIME_NONE: written as NaN */
 	int64_t		 max_event_time_us;	/* same */
 	size_t		 dedupe_entries;
+	uint64_t	 dedupe_evicted_full;	/* ids the set let go at dedupe_max_ids */
 	int64_t		 last_batch;		/* the checkpoint's */
 };
 

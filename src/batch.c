@@ -99,6 +99,7 @@ batch_add_reject(struct batch *b, uint32_t file, int64_t line, enum reject_reaso
 	    batch_grow(&b->text, &b->textcap, b->textlen + rawlen + 1, 1) < 0)
 		return -1;
 	r = &b->rej[b->nrej++];
+	b->n.reason[why]++;
 	r->file = file;
 	r->line = line;
 	r->reason = why;
@@ -129,7 +130,6 @@ batch_reject(struct batch_fill *f, const struct csv_row *row, enum reject_reason
 
 	if (batch_add_reject(b, f->file, row->line, why, row->raw, row->rawlen) < 0)
 		return -1;
-	b->n.reason[why]++;
 	if (reject_is_invalid(why) && fr->invalid++ == 0) {
 		fr->first_line = row->line;
 		fr->first = why;

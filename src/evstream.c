@@ -643,6 +643,7 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	now.max_event_time_us = ckpt_max_event_time(s->ckpt);
 	now.watermark_us = evstream_watermark(s, now.max_event_time_us);
 	now.dedupe_entries = dedupe_count(s->dd);
+	now.dedupe_evicted_full = dedupe_evicted_full(s->dd);
 	now.last_batch = ckpt_last_batch(s->ckpt);
 	if (metrics_write(&s->metrics, &now, s->metrics_path) < 0) {
 		if (!s->metrics.failing++)
@@ -1625,7 +1626,7 @@ evstream_open(struct evstream *s)
 	s->sink = s->slices[0];
 	for (int j = 0; j < s->nslices; j++)
 		sink_set_peers(s->slices[j], s->slices, s->nslices);
-	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new()) == NULL)
+	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new((size_t)s->cfg.dedupe_max_ids)) == NULL)
 		fatal("allocating the reader and the dedupe set");
 	batch_init(&s->b);
 	batch_init(&s->rb);

@@ -197,6 +197,9 @@ metrics_render_now(struct metrics *m, const struct metrics_now *now)
 	    "time).", metrics_time(now->max_event_time_us)) < 0 ||
 	    metrics_gauge(m, "evpipe_dedupe_entries", "event_ids in the dedupe set.",
 	    (double)now->dedupe_entries) < 0 ||
+	    metrics_counter(m, "evpipe_dedupe_evicted_full_total", "event_ids the dedupe set let "
+	    "go early, being full (dedupe_max_ids): a duplicate of one is caught by the "
+	    "database, as conflict.", now->dedupe_evicted_full) < 0 ||
 	    metrics_gauge(m, "evpipe_last_batch_id", "Id of the last committed batch.",
 	    (double)now->last_batch) < 0)
 		return -1;
