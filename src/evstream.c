@@ -138,6 +138,7 @@ struct evstream {
 	int			 merge;		/* write through the stage (ON CONFLICT) */
 	int			 dedupe_stale;	/* rows read but not committed: rebuild the set */
 	int			 replan;	/* a file broke mid-batch: write it again, shorter */
+	int			 plan_cut;	/* the batch ends before a file that must wait */
 	int			 unfinished;	/* a slice after slice 0 did not commit */
 	struct batch		 rb;		/* a batch read again to finish it */
 	int			 redo_slice, redo_n;	/* the slice it finishes, of how many */
@@ -373,8 +374,7 @@ evstream_reconcile(struct evstream *s)
 	int64_t db_last, db_max, ck_last = ckpt_last_batch(s->ckpt);
 
 	/* Unfinished batches first; one that waits for a file holds the stream back. */
-	if ((s->unfinished = evstream_finish(s)) < 0 ||
-	    sink_last_batch(s->sink, &db_last, &db_max) < 0)
+	if (evstream_finish(s) < 0 || sink_last_batch(s->sink, &db_last, &db_max) < 0)
 		return -1;
 	if (db_last > ck_last) {
 		if (evstream_pull(s) < 0)
@@ -739,7 +739,8 @@ evstream_abandon(struct evstream *s, int n, enum sink_status st, int failed)
 			sink_rollback(s->slices[j]);
 	if (failed > 0)
 		sink_adopt_error(s->sink, s->slices[failed]);
-	s->dedupe_stale = 1;
+	if (s->b.n.rows > 0)
+		s->dedupe_stale = 1;
 	return st;
 }
 
@@ -768,9 +769,11 @@ evstream_fill(struct evstream *s, int *failed)
 	char err[512];
 
 	for (size_t k = 0; k < s->nplan; k++) {
-		const char *name = s->list.names[s->plan[k]];
 		if (s->plan[k] == SIZE_MAX)
 			continue;	/* quarantined or gone at an earlier try */
+		const char *name = s->list.names[s->plan[k]];
+		if (evstream_stop)
+			return SINK_RETRY;	/* rolled back: nothing lost, the next start reads it */
 		notify_watchdog(&s->notify);	/* a long backfill is not a hang */
 		switch (batch_read_file(&s->b, s->csv, s->dd, &out, s->spool_fd, name, err,
 		    sizeof(err))) {
@@ -790,13 +793,14 @@ evstream_fill(struct evstream *s, int *failed)
 			evstream_file_warn(name, 0, "%s/%s: %s; it and the files after it wait "
 			    "for the next trigger", s->cfg.spool_dir, name, err);
 			s->nplan = k;
+			s->plan_cut = 1;
 			return SINK_OK;
 		case BATCH_FILE_BROKEN:
 			evstream_file_warn(name, 0, "%s/%s: %s; batch %lld is rolled back and "
 			    "written again without it and the files after it, which wait for the "
 			    "next trigger", s->cfg.spool_dir, name, err, (long long)s->b.id);
 			s->nplan = k;
-			s->replan = 1;
+			s->plan_cut = s->replan = 1;
 			return SINK_RETRY;
 		case BATCH_FILE_STOPPED:
 			return evstream_stopped_slice(s, failed);
@@ -877,24 +881,30 @@ evstream_drop_rejects(void *arg, struct batch *b)
 	return 0;
 }
 
-/* Read the batch's files again into the open slice; -1 unless each is as it was. */
+/*
+ * Read the batch's files again into the open slice.  0 when each was read and is
+ * as the batch read it; 1 when one is not (logged); -1 when the sink failed.
+ */
 static int
 evstream_reread(struct evstream *s, const struct batch *was, struct batch *b)
 {
 	const struct batch_out out = { evstream_route_redo, evstream_drop_rejects, s };
 	const struct spool_id *id;
+	enum batch_file_status st;
 	char err[512];
 
 	for (size_t i = 0; i < was->nfiles; i++) {
 		const char *name = was->files[i];
 		notify_watchdog(&s->notify);
-		if (batch_read_file(b, s->csv, s->dd, &out, s->spool_fd, name, err,
-		    sizeof(err)) != BATCH_FILE_OK) {
+		if ((st = batch_read_file(b, s->csv, s->dd, &out, s->spool_fd, name, err,
+		    sizeof(err))) == BATCH_FILE_STOPPED)
+			return -1;
+		if (st != BATCH_FILE_OK) {
 			log_errx("batch %lld cannot be finished: %s/%s: %s; later batches wait, and "
 			    "it is tried again in retry_max seconds (restore the file to let the "
 			    "stream go on)",
 			    (long long)was->id, s->cfg.spool_dir, name, err);
-			return -1;
+			return 1;
 		}
 		id = &b->ids[b->nfiles - 1];
 		if ((was->ids[i].size >= 0 && id->size != was->ids[i].size) ||
@@ -904,7 +914,7 @@ evstream_reread(struct evstream *s, const struct batch *was, struct batch *b)
 			    "the stream go on",
 			    (long long)was->id, s->cfg.spool_dir, name,
 			    (long long)was->ids[i].size, (long long)id->size);
-			return -1;
+			return 1;
 		}
 	}
 	return 0;
@@ -934,9 +944,12 @@ evstream_redo_slice(struct evstream *s, const struct batch *was, int slice, int 
 	s->redo_n = nslices;
 	if ((st = sink_slice_begin(s->sink, b, slice, s->merge)) != SINK_OK)
 		return st;
-	if (evstream_reread(s, was, b) < 0) {
+	switch (evstream_reread(s, was, b)) {
+	case 1:
 		sink_rollback(s->sink);
 		return SINK_FATAL;	/* not the database's fault: wait for the file */
+	case -1:
+		return sink_slice_failed(s->sink);
 	}
 	if ((st = sink_slice_end(s->sink, b, slice, &written)) != SINK_OK)
 		return st;
@@ -1322,6 +1335,7 @@ evstream_plan(struct evstream *s, size_t from)
 	    SIZE_MAX;
 
 	s->nplan = 0;
+	s->plan_cut = 0;
 	/* The committed names at the front are passed once, not at every trigger. */
 	while (s->list_from < s->list.n && ckpt_is_committed(s->ckpt, s->list.names[s->list_from]))
 		evstream_clean(s, s->list.names[s->list_from++]);
@@ -1505,7 +1519,9 @@ evstream_step(struct evstream *s)
 			return 0;
 		last = s->plan[planned - 1];
 		if ((rc = evstream_write(s, t0)) == 0 && s->b.nfiles == 0) {
-			from = last + 1;
+			if (s->plan_cut)
+				return 0;	/* a file to read again: it and later ones wait */
+			from = last + 1;	/* every file was dropped: the next ones */
 			rc = 2;
 		} else if (rc == 1)
 			from = 0;
@@ -1540,10 +1556,13 @@ evstream_usage(FILE *out)
 	    "usage: evstream [-c FILE] [--once] [--OPTION=VALUE ...]\n%s"
 	    "Load the CSV files evgen writes into PostgreSQL, exactly once, in micro-batches:\n"
 	    "every trigger_interval, take at most max_files_per_trigger new files in name\n"
-	    "order, validate each row, drop late events and duplicate event_ids, and commit\n"
-	    "events, rejects and the batch record in one transaction.  SIGTERM/SIGINT finish\n"
-	    "(or roll back) the batch in flight, write the checkpoint and exit 0; SIGHUP is\n"
-	    "logged and ignored (the configuration is read at start only).\n\n"
+	    "order, validate each row, drop late events and duplicate event_ids, and COPY the\n"
+	    "events while the files are read, through copy_sessions sessions (a transaction\n"
+	    "each; the first, with the rejects and the batch record, commits first; a batch\n"
+	    "whose other sessions did not commit is finished from its files before any\n"
+	    "later one).  SIGTERM/SIGINT finish (or roll back) the batch in flight, write\n"
+	    "the checkpoint and exit 0; SIGHUP is logged and ignored (the configuration is\n"
+	    "read at start only).\n\n"
 	    "status prints files pending, the last batch, rows by outcome, rejects by reason,\n"
 	    "the watermark and the dedupe set (--json for scripts); exit 0 healthy, 1 stalled\n"
 	    "(a pending file older than stall_triggers triggers, the database down, or more\n"

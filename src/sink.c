@@ -1765,25 +1765,35 @@ sink_collect_files(struct sink *s, const PGresult *res, int *row, char ***files,
 	return (int)n;
 }
 
+/* A reader's query with one bigint parameter, connecting first; NULL: failed, rolled back. */
+static PGresult *
+sink_read_by_id(struct sink *s, const char *what, enum sink_sql q, int64_t id,
+    const Oid *types, int ntypes)
+{
+	char num[SINK_FORMAT_INT_MAX + 1];
+	const char *params[1] = { num };
+	PGresult *res;
+
+	num[sink_format_int(num, id)] = '\0';
+	if (sink_ready(s) < 0)
+		return NULL;
+	if ((res = sink_query(s, what, s->sql[q], 1, params, types, ntypes)) == NULL)
+		sink_abort(s);
+	return res;
+}
+
 int
 sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg)
 {
 	static const Oid types[] = { SINK_OID_INT8, SINK_OID_TSTZ, SINK_OID_TEXT };
-	char num[SINK_FORMAT_INT_MAX + 1];
-	const char *params[1] = { num };
 	char **files = NULL;
 	size_t cap = 0;
 	PGresult *res;
 	int rc = 0, row = 0, n;
 
-	num[sink_format_int(num, after_id)] = '\0';
-	if (sink_ready(s) < 0)
+	if ((res = sink_read_by_id(s, "SELECT evstream_batches", SQL_BATCHES_AFTER, after_id,
+	    types, 3)) == NULL)
 		return -1;
-	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_BATCHES_AFTER], 1, params,
-	    types, 3)) == NULL) {
-		sink_abort(s);
-		return -1;
-	}
 	while (rc == 0 && row < PQntuples(res)) {
 		int64_t id = sink_get_int8(res, row, 0), t = sink_get_time(res, row, 1);
 		if ((n = sink_collect_files(s, res, &row, &files, &cap)) < 0)
@@ -1849,19 +1859,12 @@ int
 sink_batch_files(struct sink *s, int64_t batch_id, struct batch *b)
 {
 	static const Oid types[] = { SINK_OID_TEXT, SINK_OID_INT8, SINK_OID_INT8 };
-	char num[SINK_FORMAT_INT_MAX + 1];
-	const char *params[1] = { num };
 	PGresult *res;
 	int rc = 0;
 
-	num[sink_format_int(num, batch_id)] = '\0';
-	if (sink_ready(s) < 0)
+	if ((res = sink_read_by_id(s, "SELECT evstream_batches", SQL_BATCH_FILES, batch_id,
+	    types, 3)) == NULL)
 		return -1;
-	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_BATCH_FILES], 1, params,
-	    types, 3)) == NULL) {
-		sink_abort(s);
-		return -1;
-	}
 	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
 		if (batch_add_file(b, PQgetvalue(res, i, 0)) < 0) {
 			sink_set_error(s, "", "batch %lld's files: out of memory", (long long)batch_id);
