@@ -18,7 +18,8 @@
  *                                  or ASan make inside themselves; all: count those too
  *
  * kind       calls                                  what the k-th does
- * open       open openat open64 openat64            EACCES, nothing opened
+ * open       open openat open64 openat64            EIO, nothing opened (EVPIPE_FAIL_ERRNO=EACCES
+ *                                                   for a permission refused)
  * read       read pread pread64                     EIO
  * write      write pwrite pwrite64                  ENOSPC, nothing written
  * fsync      fsync fdatasync                        the real call, then EIO (a write-back
@@ -101,7 +102,7 @@ static const struct {
 	int		 err;
 	const char	*errname;
 } fs_kinds[FS_NKINDS] = {
-	[FS_OPEN] = { "open", EACCES, "EACCES" },
+	[FS_OPEN] = { "open", EIO, "EIO" },
 	[FS_READ] = { "read", EIO, "EIO" },
 	[FS_WRITE] = { "write", ENOSPC, "ENOSPC" },
 	[FS_FSYNC] = { "fsync", EIO, "EIO" },

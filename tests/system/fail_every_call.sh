@@ -35,7 +35,7 @@ SAMPLES=${EVPIPE_FAIL_SAMPLES:-3}
 SEED=${EVPIPE_SEED:-$(( (RANDOM << 15) | RANDOM ))}
 echo "fail_every_call: EVPIPE_SEED=$SEED long=$LONG max_k=$MAXK samples=$SAMPLES"
 RANDOM=$SEED
-RUN_TIMEOUT=60
+RUN_TIMEOUT=${EVPIPE_FAIL_RUN_TIMEOUT:-20}	# a --once run over 4 files takes < 2 s, retries included
 
 # --- the shim ------------------------------------------------------------------------
 SHIM=$EVPIPE_ROOT/build/failshim.so
@@ -52,9 +52,10 @@ fi
 # seen at all (it forwards to ASan's interceptors, so nothing is lost).
 SHIM_ASAN=${ASAN_OPTIONS:-}:verify_asan_link_order=0
 
-STREAM_KINDS=(open read write fsync rename link unlink mkdir opendir flock close malloc
+# open_eacces: open refused (EACCES) rather than failing (EIO).
+STREAM_KINDS=(open open_eacces read write fsync rename link unlink mkdir opendir flock close malloc
 	pq_connect pq_putcopydata pq_putcopyend pq_getresult pq_exec)
-GEN_KINDS=(open read write fsync rename link unlink mkdir opendir flock close malloc)
+GEN_KINDS=(open open_eacces read write fsync rename link unlink mkdir opendir flock close malloc)
 if [[ -n ${EVPIPE_FAIL_KINDS:-} ]]; then
 	read -ra want <<<"$EVPIPE_FAIL_KINDS"
 	keep() { local k w; for k in "$@"; do for w in "${want[@]}"; do [[ $k == "$w" ]] && echo "$k"; done; done; }
@@ -66,19 +67,20 @@ DAEMONS=${EVPIPE_FAIL_DAEMONS:-evstream evgen}
 # What a message naming the failed call looks like: the errno's text, and a word for the
 # call, on one line.  libpq's drop: its own words for a peer that went away.
 declare -A ERRTXT=(
-	[open]='Permission denied' [read]='Input/output error' [write]='No space left on device'
+	[open]='Input/output error' [open_eacces]='Permission denied' [read]='Input/output error' [write]='No space left on device'
 	[fsync]='Input/output error' [rename]='Input/output error' [link]='Input/output error'
 	[unlink]='Input/output error' [mkdir]='No space left on device'
 	[opendir]='Input/output error' [flock]='No locks available'
 	[close]='Input/output error' [malloc]='Cannot allocate memory|out of memory'
 )
+# ENOMEM's text already names the failed call (the allocation): any line with it will do.
 PQDROP='server closed the connection|connection to server.*(lost|closed)|Broken pipe|no connection to the server|could not (send|receive) data|connection (is )?(bad|broken|lost|closed)|terminated abnormally|EOF'
 for k in pq_connect pq_putcopydata pq_putcopyend pq_getresult pq_exec; do ERRTXT[$k]=$PQDROP; done
 declare -A CALLW=(
-	[open]='open' [read]='read' [write]='writ' [fsync]='fsync|fdatasync|sync' [rename]='renam|mov'
+	[open]='open' [open_eacces]='open' [read]='read' [write]='writ' [fsync]='fsync|fdatasync|sync' [rename]='renam|mov'
 	[link]='link' [unlink]='unlink|remov|delet' [mkdir]='mkdir|creat|director'
 	[opendir]='opendir|readdir|list|director' [flock]='flock|lock' [close]='clos'
-	[malloc]='alloc|memory' [pq_connect]='connect' [pq_putcopydata]='copy'
+	[malloc]='.' [pq_connect]='connect' [pq_putcopydata]='copy'
 	[pq_putcopyend]='copy' [pq_getresult]='.' [pq_exec]='.'
 )
 named() { # KIND FILE: does FILE hold a line naming the call and its error?
@@ -166,11 +168,13 @@ run_shim() { # KIND K COUNTFILE ERRFILE CMD...
 	local kind=$1 k=$2 cf=$3 err=$4
 	shift 4
 	local t0=$EPOCHREALTIME
+	local shimkind=$kind errno_env=
+	[[ $kind == open_eacces ]] && shimkind=open errno_env=EACCES
 	rm -f "$cf"
 	R_RC=0
 	# The shim goes into the daemon only (env execs it), not into timeout, whose own
 	# exit would write the count file too.
-	timeout -k 5 "$RUN_TIMEOUT" env LD_PRELOAD="$SHIM" EVPIPE_FAIL_KIND="$kind" EVPIPE_FAIL_AT="$k" \
+	timeout -k 5 "$RUN_TIMEOUT" env LD_PRELOAD="$SHIM" EVPIPE_FAIL_KIND="$shimkind" EVPIPE_FAIL_AT="$k" EVPIPE_FAIL_ERRNO="$errno_env" \
 		EVPIPE_FAIL_COUNT_FILE="$cf" ASAN_OPTIONS="$SHIM_ASAN" "$@" >"$err" 2>&1 || R_RC=$?
 	R_MS=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
 	R_SEEN=$(sed -n 's/.* seen=\([0-9]*\) .*/\1/p' "$cf" 2>/dev/null)
@@ -280,7 +284,7 @@ next_k() { # K N
 }
 
 run_kind() { # DAEMON KIND
-	local daemon=$1 kind=$2 k n fn tried=0 inj=0 ok=0 named_n=0 unnamed=() crash=() leak=() bad=() silent=()
+	local daemon=$1 kind=$2 k n fn hangs=0 tried=0 inj=0 ok=0 named_n=0 unnamed=() crash=() leak=() bad=() silent=()
 	fn=stream_run
 	[[ $daemon == evgen ]] && fn=gen_run
 	# A counting run (k = 0): how many calls of this kind a clean run makes.
@@ -311,6 +315,10 @@ run_kind() { # DAEMON KIND
 		crash | hang) crash+=("k=$k: $R_CLASS, exit $R_RC: $(grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$RUN_DIR/faulty.err" | cut -c1-160)") ;;
 		esac
 		[[ -n $R_BAD ]] && bad+=("k=$k: $R_BAD")
+		# Short mode: a kind that hung three times has made its point; sample the rest.
+		if [[ $LONG != 1 && $R_CLASS == hang ]] && ((++hangs >= 3 && MAXK > 0 && k < MAXK)); then
+			k=$MAXK
+		fi
 		k=$(next_k "$k" "$n")
 		# A run that reached k while the counting run made fewer calls: keep going (the
 		# faulty path may call more), bounded so a loop in the daemon cannot hold us.
