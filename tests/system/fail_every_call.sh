@@ -284,7 +284,7 @@ next_k() { # K N
 }
 
 run_kind() { # DAEMON KIND
-	local daemon=$1 kind=$2 k n fn hangs=0 tried=0 inj=0 ok=0 named_n=0 unnamed=() crash=() leak=() bad=() silent=()
+	local daemon=$1 kind=$2 k n fn hangs=0 tried=0 inj=0 ok=0 named_n=0 unnamed=() crash=() leak=() bad=() silent=() config_exit=()
 	fn=stream_run
 	[[ $daemon == evgen ]] && fn=gen_run
 	# A counting run (k = 0): how many calls of this kind a clean run makes.
@@ -315,6 +315,9 @@ run_kind() { # DAEMON KIND
 		crash | hang) crash+=("k=$k: $R_CLASS, exit $R_RC: $(grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$RUN_DIR/faulty.err" | cut -c1-160)") ;;
 		esac
 		[[ -n $R_BAD ]] && bad+=("k=$k: $R_BAD")
+		# Exit 2 is "bad configuration": the units' RestartPreventExitStatus=2 means systemd
+		# would not restart after this fault.  A finding, not (yet) a check.
+		((R_RC == 2)) && config_exit+=("k=$k: exit 2 (systemd does not restart) after $(sed -n 's/.* call=\([^ ]*\) .*/\1/p' "$RUN_DIR/count") failed")
 		# Short mode: a kind that hung three times has made its point; sample the rest.
 		if [[ $LONG != 1 && $R_CLASS == hang ]] && ((++hangs >= 3 && MAXK > 0 && k < MAXK)); then
 			k=$MAXK
@@ -332,7 +335,7 @@ run_kind() { # DAEMON KIND
 	else pass "${name}_state_after_restart"; fi
 	if ((${#unnamed[@]})); then fail "${name}_message_names_the_call" "${#unnamed[@]} runs: $(join "${unnamed[@]:0:3}")"
 	else pass "${name}_message_names_the_call"; fi
-	for x in "${unnamed[@]}" "${crash[@]}" "${leak[@]}" "${bad[@]}" "${silent[@]}"; do
+	for x in "${unnamed[@]}" "${crash[@]}" "${leak[@]}" "${bad[@]}" "${config_exit[@]}" "${silent[@]}"; do
 		echo "$daemon $kind $x"
 	done >"$OUTD/$daemon.$kind.findings"
 	((${#leak[@]})) && echo "note: $daemon $kind: LeakSanitizer report in ${#leak[@]} faulty runs (${leak[0]})"
