@@ -201,6 +201,8 @@ stream_run() { # KIND K
 	reset_db
 	mapfile -t args < <(stream_args "$d")
 	run_shim "$kind" "$k" "$d/count" "$d/faulty.err" "$EVPIPE_BIN/evstream" "${args[@]}"
+	# --once and exit 0 say "everything available is processed": all 4 files committed.
+	R_DONE=$(q 'SELECT count(*) FROM evstream_files')
 	R_BAD=
 	if ! "$EVPIPE_BIN/evstream" "${args[@]}" >"$d/clean.err" 2>&1; then
 		R_BAD+="clean restart failed: $(grep -v '^\s*$' "$d/clean.err" | tail -n 1 | cut -c1-200); "
@@ -227,6 +229,8 @@ gen_run() { # KIND K
 	reset_db
 	run_shim "$kind" "$k" "$d/count" "$d/faulty.err" "$EVPIPE_BIN/evgen" --spool_dir="$d/spool" \
 		--count=3 --burst --rows_per_file=20 --invalid_rate=0.1 --duplicate_rate=0.05 --log_level=info
+	# Exit 0 says "wrote the 3 files asked for".
+	R_DONE=$(sed -n 's/.* info: stopping: wrote \([0-9]*\) files.*/\1/p' "$d/faulty.err")
 	R_BAD=
 	if ! "$EVPIPE_BIN/evgen" --spool_dir="$d/spool" --count=1 --burst --rows_per_file=20 \
 		--log_level=info >"$d/clean.err" 2>&1; then
@@ -284,7 +288,7 @@ next_k() { # K N
 }
 
 run_kind() { # DAEMON KIND
-	local daemon=$1 kind=$2 k n fn hangs=0 tried=0 inj=0 ok=0 named_n=0 unnamed=() crash=() leak=() bad=() silent=() config_exit=()
+	local daemon=$1 kind=$2 k n fn hangs=0 tried=0 inj=0 ok=0 named_n=0 unnamed=() crash=() leak=() bad=() silent=() config_exit=() undone=()
 	fn=stream_run
 	[[ $daemon == evgen ]] && fn=gen_run
 	# A counting run (k = 0): how many calls of this kind a clean run makes.
@@ -306,6 +310,11 @@ run_kind() { # DAEMON KIND
 			break
 		fi
 		[[ $R_INJ == 1 ]] && inj=$((inj + 1))
+		want_done=4
+		[[ $daemon == evgen ]] && want_done=3
+		if ((R_RC == 0)) && [[ $R_DONE != "$want_done" ]]; then
+			undone+=("k=$k: exit 0 after the failed $(sed -n 's/.* call=\([^ ]*\) .*/\1/p' "$RUN_DIR/count"), but $daemon did ${R_DONE:-?} of $want_done files")
+		fi
 		case $R_CLASS in
 		ok) ok=$((ok + 1))
 			grep -Eiq "${ERRTXT[$kind]}" "$RUN_DIR/faulty.err" || silent+=("k=$k: exit 0 without a word of the failed $(sed -n 's/.* call=\([^ ]*\) .*/\1/p' "$RUN_DIR/count")") ;;
@@ -333,14 +342,18 @@ run_kind() { # DAEMON KIND
 	else pass "${name}_no_crash_no_hang"; fi
 	if ((${#bad[@]})); then fail "${name}_state_after_restart" "${#bad[@]} runs: $(join "${bad[@]:0:4}")"
 	else pass "${name}_state_after_restart"; fi
+	# evstream --once exits 0 only when every file available is committed; evgen only when
+	# it wrote --count files.  Exit 0 otherwise tells a backfill script it is done when it is not.
+	if ((${#undone[@]})); then fail "${name}_exit_0_means_done" "${#undone[@]} runs: $(join "${undone[@]:0:3}")"
+	else pass "${name}_exit_0_means_done"; fi
 	if ((${#unnamed[@]})); then fail "${name}_message_names_the_call" "${#unnamed[@]} runs: $(join "${unnamed[@]:0:3}")"
 	else pass "${name}_message_names_the_call"; fi
-	for x in "${unnamed[@]}" "${crash[@]}" "${leak[@]}" "${bad[@]}" "${config_exit[@]}" "${silent[@]}"; do
+	for x in "${unnamed[@]}" "${crash[@]}" "${leak[@]}" "${bad[@]}" "${undone[@]}" "${config_exit[@]}" "${silent[@]}"; do
 		echo "$daemon $kind $x"
 	done >"$OUTD/$daemon.$kind.findings"
 	((${#leak[@]})) && echo "note: $daemon $kind: LeakSanitizer report in ${#leak[@]} faulty runs (${leak[0]})"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$daemon" "$kind" "$n" "$tried" "$inj" "$ok" \
-		"${#silent[@]}" "$named_n" "${#unnamed[@]}" "$((${#crash[@]}))/${#leak[@]}" "${#bad[@]}" >"$OUTD/$daemon.$kind.row"
+		"${#silent[@]}/${#undone[@]}" "$named_n" "${#unnamed[@]}" "$((${#crash[@]}))/${#leak[@]}" "${#bad[@]}" >"$OUTD/$daemon.$kind.row"
 	echo "$daemon $kind: $n calls in a clean run, $tried runs, $inj injected: exit 0 $ok (${#silent[@]} without a word)," \
 		"named $named_n, unnamed ${#unnamed[@]}, crash/hang ${#crash[@]}, leak ${#leak[@]}, state broken ${#bad[@]}"
 }
@@ -409,12 +422,13 @@ mkdir -p "$REL_DIR"
 {
 	echo "Fail the k-th call (tests/system/fail_every_call.sh, $([[ $LONG == 1 ]] && echo "every k" || echo "k <= $MAXK, then $SAMPLES sampled"), seed $SEED, $RUNS faulty runs in ${ELAPSED} s)."
 	echo "*calls*: calls of the kind a clean run makes from the daemon's own code; *runs*: faulty runs"
-	echo "(the last reaches no k); *exit 0*: the daemon recovered (*silent*: without printing the errno);"
+	echo "(the last reaches no k); *exit 0*: the daemon recovered, or says so (*silent/undone*: without printing"
+	echo "the errno / without having done all its work: evstream --once all 4 files committed, evgen 3 files);"
 	echo "*named* / *unnamed*: exit non-zero with / without a line naming the call and its error;"
 	echo "*crash/leak*: sanitizer or signal deaths and hangs / LeakSanitizer reports; *state*: runs after"
 	echo "which the clean restart did not reach the promised state."
 	echo
-	echo "| daemon | kind | calls | runs | injected | exit 0 | silent | named | unnamed | crash/leak | state |"
+	echo "| daemon | kind | calls | runs | injected | exit 0 | silent/undone | named | unnamed | crash/leak | state |"
 	echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 	while IFS=$'\t' read -r a b c d e f g h i j l; do
 		echo "| $a | $b | $c | $d | $e | $f | $g | $h | $i | $j | $l |"
