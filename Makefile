@@ -72,6 +72,14 @@ $(BUILD) $(SANBUILD):
 # Header dependencies, written by the compiler (-MMD -MP) beside each object.
 -include $(wildcard $(BUILD)/*.d $(SANBUILD)/*.d $(SANBUILD)/fuzz/*.d $(BUILD)/vg/*.d)
 
+# --- fault injection (issue 18): a test-only LD_PRELOAD shim --------------------------
+# tests/fault/failshim.c fails the k-th call of one kind (tests/system/fail_every_call.sh).
+# Never linked into the daemons; built beside them for the tests only.
+$(BUILD)/failshim.so: tests/fault/failshim.c | $(BUILD)
+	$(CC) $(WARN) -Wno-format-nonliteral -O1 -g -fPIC -shared $(PKG_CFLAGS) $(CPPFLAGS) $< \
+		$(LDFLAGS) -ldl -o $@
+test-bins: $(BUILD)/failshim.so
+
 # --- dependencies ------------------------------------------------------------------
 deps-list:
 	@echo $(DEB_ALL)

@@ -38,6 +38,7 @@ SCENARIOS=(
 	"history_20000_files|integration/history_costs_nothing_per_batch|20,000 committed files left in the spool (clean_source = off), idle triggers, new files one per batch, a restart that reads the checkpoint's journal back"
 	"db_hung|system/db_hung_bounded_and_stoppable|a lock held on events, then the server SIGSTOPped mid-batch and mid-connect; SIGTERM each time, the lock released, the server continued"
 	"spool_recreated|system/spool_recreated_followed|the spool moved aside and created again, removed and created later, and moved under a running evgen (files left unread in a moved-aside directory are not counted)"
+	"fail_every_call|system/fail_every_call|the k-th call of one kind fails (open, read, write, fsync, rename, link, unlink, mkdir, opendir/readdir, flock, close, malloc: EIO, ENOSPC, EACCES, ENOLCK, ENOMEM; libpq's connect, PQputCopyData, PQputCopyEnd, PQgetResult, PQexec/PQsend*: the connection dropped), for every k, in evstream over 4 files with invalid, late and duplicate rows and in evgen; a clean restart after each run (runs = faulty runs; lost = runs after which the state was not the promised one; per kind below)"
 	"soak|system/fuzz_and_soak_hold|steady stream at ~10,000 rows/s, 1 % duplicates, watermark 5 s, files deleted once committed"
 )
 OTHER_TESTS=(integration/hostile_spool_entries system/checkpoint_locked_or_damaged_refuses
@@ -95,6 +96,10 @@ fmt() { [[ $1 =~ ^[0-9]+$ ]] && sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1" | tr 
 	echo "between listing and reading), a second evstream on the same checkpoint, damaged"
 	echo "checkpoints, a hostile \`db_schema\` and the password's absence from logs, \`ps\` and"
 	echo "\`evstream status\`."
+	echo
+	echo "## Fail the k-th call"
+	echo
+	if [[ -s $R/fail_every_call_kinds.md ]]; then cat "$R/fail_every_call_kinds.md"; else echo "**not run**"; fi
 	echo
 	echo "## Fuzzing"
 	echo
