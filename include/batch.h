@@ -106,7 +106,7 @@ enum batch_file_status {
 	BATCH_FILE_OK,		/* rows taken; the file is part of the batch */
 	BATCH_FILE_QUARANTINE,	/* unusable as a whole (header, not a regular file): why in err */
 	BATCH_FILE_GONE,	/* vanished between listing and reading: nothing to do */
-	BATCH_FILE_RETRY,	/* read error or out of memory: leave it for a later batch */
+	BATCH_FILE_RETRY,	/* read error, out of memory, no permission: a later batch */
 	BATCH_FILE_BROKEN,	/* read error after rows went out: the batch cannot commit */
 	BATCH_FILE_STOPPED,	/* out returned -1: the sink's error says why */
 };

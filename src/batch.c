@@ -191,7 +191,12 @@ batch_take_row(void *arg, const struct csv_row *row)
 	return 0;
 }
 
-/* Transient errors are retried; an error that will not go away by itself quarantines. */
+/*
+ * Transient errors are retried; an error that will not go away by itself
+ * quarantines.  A permission is an operator's to fix (a producer's umask, a
+ * chown), and a file loaded after its successors could find its rows late: the
+ * file waits, and the stream with it, warned at every trigger.
+ */
 static enum batch_file_status
 batch_io_fate(int err)
 {
@@ -199,6 +204,7 @@ batch_io_fate(int err)
 	case ENOENT:
 		return BATCH_FILE_GONE;
 	case EIO: case ENOMEM: case EMFILE: case ENFILE: case EINTR: case EAGAIN: case ENOSPC:
+	case EACCES: case EPERM:
 		return BATCH_FILE_RETRY;
 	default:
 		return BATCH_FILE_QUARANTINE;

@@ -139,6 +139,7 @@ struct evstream {
 	int			 dedupe_stale;	/* rows read but not committed: rebuild the set */
 	int			 replan;	/* a file broke mid-batch: write it again, shorter */
 	int			 plan_cut;	/* the batch ends before a file that must wait */
+	int			 deferred;	/* something was left for a later trigger (--once: exit 1) */
 	int			 unfinished;	/* a slice after slice 0 did not commit */
 	struct batch		 rb;		/* a batch read again to finish it */
 	int			 redo_slice, redo_n;	/* the slice it finishes, of how many */
@@ -793,14 +794,14 @@ evstream_fill(struct evstream *s, int *failed)
 			evstream_file_warn(name, 0, "%s/%s: %s; it and the files after it wait "
 			    "for the next trigger", s->cfg.spool_dir, name, err);
 			s->nplan = k;
-			s->plan_cut = 1;
+			s->plan_cut = s->deferred = 1;
 			return SINK_OK;
 		case BATCH_FILE_BROKEN:
 			evstream_file_warn(name, 0, "%s/%s: %s; batch %lld is rolled back and "
 			    "written again without it and the files after it, which wait for the "
 			    "next trigger", s->cfg.spool_dir, name, err, (long long)s->b.id);
 			s->nplan = k;
-			s->plan_cut = s->replan = 1;
+			s->plan_cut = s->replan = s->deferred = 1;
 			return SINK_RETRY;
 		case BATCH_FILE_STOPPED:
 			return evstream_stopped_slice(s, failed);
@@ -1020,7 +1021,6 @@ evstream_finished(struct evstream *s)
 		    "more loaded (or, to give its missing slices up for lost: DELETE FROM "
 		    "evstream_slices WHERE batch_id = ..., then start again)");
 		s->exit_code = 1;
-		evstream_stop = 1;
 	}
 	return -1;
 }
@@ -1352,6 +1352,7 @@ evstream_plan(struct evstream *s, size_t from)
 		case 1:
 			continue;
 		case -1:
+			s->deferred = 1;
 			return s->nplan;
 		}
 		if (!sink_name_storable(name)) {
@@ -1441,7 +1442,9 @@ evstream_relist(struct evstream *s)
 	evstream_note_scan(s);
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
 		s->scan_settled = 0;
-		log_warn("listing spool %s failed; trying again at the next trigger", s->cfg.spool_dir);
+		s->deferred = 1;
+		log_warn("listing spool %s failed (openat, fdopendir or readdir of it); trying again "
+		    "at the next trigger", s->cfg.spool_dir);
 		return -1;
 	}
 	s->list_from = 0;
@@ -1496,6 +1499,7 @@ evstream_step(struct evstream *s)
 	int f, changed, rc, first = 1;
 
 	notify_watchdog(&s->notify);
+	s->deferred = 0;	/* --once asks about the last trigger only */
 	/*
 	 * The spool is its path, not the directory opened at start: after `mv spool
 	 * spool.old; mkdir spool` the old descriptor would list the old directory
@@ -1537,7 +1541,7 @@ evstream_loop(struct evstream *s)
 
 	while (!evstream_stop) {
 		evstream_take_hup();	/* a --once backfill does not sleep */
-		if ((n = evstream_step(s)) < 0 || (s->cfg.once && n == 0))
+		if ((n = evstream_step(s)) < 0 || s->exit_code != 0 || (s->cfg.once && n == 0))
 			break;
 		if (s->cfg.once)
 			continue;
@@ -1546,6 +1550,32 @@ evstream_loop(struct evstream *s)
 		if (next < evstream_now())
 			next = evstream_now();
 		evstream_sleep_until(s, next);
+	}
+}
+
+/*
+ * --once promises everything available loaded: when a file could not be (a read
+ * error, the database), say how many were not and exit 1, never 0.
+ */
+static void
+evstream_once_done(struct evstream *s)
+{
+	const struct spool_list after = { s->list.names + s->list_from, s->list.n - s->list_from,
+	    0 };
+	struct spool_pending p;
+
+	if (s->exit_code != 0 || evstream_stop)
+		return;
+	if (spool_pending(s->spool_fd, &after, evstream_committed, s->ckpt, 1, &p) < 0 ||
+	    (s->deferred && p.n == 0)) {
+		log_errx("--once: %s was not listed or read whole (see the warnings above); exit 1, "
+		    "run it again", s->cfg.spool_dir);
+		s->exit_code = 1;
+	} else if (p.n > 0) {
+		log_errx("--once: %zu file%s of %s not loaded (the first: %s; see the warnings "
+		    "above); exit 1, run it again", p.n, p.n == 1 ? "" : "s", s->cfg.spool_dir,
+		    p.oldest);
+		s->exit_code = 1;
 	}
 }
 
@@ -1612,30 +1642,51 @@ evstream_configure(struct evstream *s, int argc, char **argv)
 	return first;
 }
 
+/*
+ * A start-up failure's exit status: 1 for a fault the next start may not meet (the
+ * service manager restarts), 2 for what the configuration makes fail every time
+ * (systemd does not restart it: RestartPreventExitStatus=2).
+ */
+static int
+evstream_start_status(int err)
+{
+	switch (err) {
+	case EIO: case ENOMEM: case ENOSPC: case EMFILE: case ENFILE: case ENOLCK: case EINTR:
+		return 1;
+	default:
+		return EXIT_CONFIG;
+	}
+}
+
 /* Start-up in the data's order; each step says what failed and exits. */
 static void
 evstream_open(struct evstream *s)
 {
 	char err[512];
+	int st;
 
 	log_open("evstream", (enum log_level)s->cfg.log_level);
 	notify_open(&s->notify);
 	s->watch = -1;
 	s->spool_fd = open(s->cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->spool_fd < 0) {
-		log_err("bad configuration: spool_dir=%s", s->cfg.spool_dir);
-		exit(EXIT_CONFIG);
+		st = evstream_start_status(errno);
+		log_err("%sspool_dir=%s: open", st == EXIT_CONFIG ? "bad configuration: " : "",
+		    s->cfg.spool_dir);
+		exit(st);
 	}
 	if ((s->ckpt = ckpt_open(s->cfg.checkpoint_dir, err, sizeof(err))) == NULL) {
-		log_errx("checkpoint_dir=%s: %s", s->cfg.checkpoint_dir, err);
-		exit(EXIT_CONFIG);
+		st = evstream_start_status(errno);
+		log_errx("checkpoint_dir=%s: %s; exit %d", s->cfg.checkpoint_dir, err, st);
+		exit(st);
 	}
 	s->nslices = (int)s->cfg.copy_sessions;
 	for (int j = 0; j < s->nslices; j++) {
 		if ((s->slices[j] = sink_new(s->cfg.conninfo, s->cfg.db_schema, err,
 		    sizeof(err))) == NULL) {
-			log_errx("bad configuration: %s", err);
-			exit(EXIT_CONFIG);
+			st = evstream_start_status(errno);
+			log_errx("%s%s", st == EXIT_CONFIG ? "bad configuration: " : "", err);
+			exit(st);
 		}
 		/* SIGTERM ends any database wait too: the call is cancelled, rolled back. */
 		sink_set_stop_flag(s->slices[j], &evstream_stop);
@@ -1725,6 +1776,8 @@ main(int argc, char **argv)
 		    (long long)ckpt_last_batch(s.ckpt));
 		notify_ready(&s.notify);
 		evstream_loop(&s);
+		if (s.cfg.once)
+			evstream_once_done(&s);
 		evstream_publish(&s, NULL, 0);
 	}
 	notify_stopping(&s.notify);

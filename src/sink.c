@@ -861,6 +861,11 @@ sink_sql_build(struct sink *s)
 		if ((out = p = malloc(cap)) == NULL) {
 			sink_set_error(s, "", "connect: out of memory");
 			PQfreemem(q);
+			/* All or none: sql[0] set means every statement is there. */
+			while (i-- > 0) {
+				free(s->sql[i]);
+				s->sql[i] = NULL;
+			}
 			return SINK_RETRY;
 		}
 		for (const char *t = sink_sql_tmpl[i]; *t; )
