@@ -112,7 +112,7 @@ server_cpu() {
 
 # A timed run starts on empty tables with nothing dirty in shared buffers.
 reset_db() {
-	pg_psql -c 'TRUNCATE events, event_rejects, evstream_files, evstream_batches' &&
+	pg_psql -c 'TRUNCATE events, event_rejects, evstream_files, evstream_batches, evstream_slices' &&
 		pg_psql -c 'CHECKPOINT'
 }
 
