@@ -11,6 +11,8 @@
  *                              of that file (same device and inode, any fd) fails too:
  *                              the strict reading of fsyncgate, under which a program
  *                              that retries the fsync and calls it success is caught
+ *                              (the same path too: an unlinked file's inode number
+ *                              is soon another file's)
  *
  * Each injected failure is said on stderr ("fail_dir_fsync: ..."), so a test can
  * tell that it happened.  Every other call is the real one.
@@ -30,6 +32,7 @@
 static long dir_seen, file_seen;
 static dev_t bad_dev;
 static ino_t bad_ino;	/* 0: no file has failed yet */
+static char bad_path[PATH_MAX];	/* and its path: an unlinked file's inode number is reused */
 
 static void
 shim_path(int fd, char *path, size_t len)
@@ -87,15 +90,22 @@ shim_after(const char *call, int fd, int rc)
 
 	if (rc != 0 || fstat(fd, &st) != 0)
 		return rc;
-	if (S_ISREG(st.st_mode) && bad_ino != 0 && st.st_ino == bad_ino && st.st_dev == bad_dev)
-		return shim_inject(call, fd, "sticky: this file failed before");
+	if (S_ISREG(st.st_mode) && bad_ino != 0 && st.st_ino == bad_ino && st.st_dev == bad_dev) {
+		char path[PATH_MAX];
+
+		shim_path(fd, path, sizeof(path));
+		if (strcmp(path, bad_path) == 0)
+			return shim_inject(call, fd, "sticky: this file failed before");
+	}
 	if (!shim_path_matches(fd))
 		return rc;
 	if (S_ISDIR(st.st_mode) && shim_env_is("EVPIPE_FAIL_DIR_FSYNC", ++dir_seen))
 		return shim_inject(call, fd, "the chosen directory fsync");
 	if (S_ISREG(st.st_mode) && shim_env_is("EVPIPE_FAIL_FILE_FSYNC", ++file_seen)) {
-		if (sticky != NULL && *sticky == '1')
+		if (sticky != NULL && *sticky == '1') {
 			bad_dev = st.st_dev, bad_ino = st.st_ino;
+			shim_path(fd, bad_path, sizeof(bad_path));
+		}
 		return shim_inject(call, fd, "the chosen file fsync");
 	}
 	return rc;
