@@ -623,7 +623,10 @@ def run_sequence(ctx, name, work, limit, rng):
             files, dirs = replay(initial, inode0, ops, k, keep)
             for side in db_side(ops, k):
                 built += 1
-                h = materialize(files, dirs, base, state_dir, inode0) + side
+                # the same bytes are the same state only under the same promise: a
+                # file evgen had published must be loaded, one it had not may be
+                must = sorted(ino for ino in newfile if k >= published_at[ino])
+                h = materialize(files, dirs, base, state_dir, inode0) + side + repr(must)
                 if h in seen:
                     continue
                 seen.add(h)
@@ -634,6 +637,10 @@ def run_sequence(ctx, name, work, limit, rng):
                 wrong = check_state(ctx, name, files, base, state_dir, clean, archived,
                                     expect, maybe)
                 checked += 1
+                if ctx.a.verbose:
+                    print('state %s k=%d db=%s free=%s combo=%s files=%s -> %s' % (
+                        name, k, side, [describe(ops[i]) for i in free], c,
+                        sorted(os.path.relpath(p, base) for p in files), wrong or 'ok'))
                 if wrong:
                     failures.append((k, side, c, free, wrong))
     print('RESULT %s ops=%d crash_points=%d states_built=%d distinct_checked=%d '
@@ -675,6 +682,7 @@ def main():
     ap.add_argument('--limit', type=int, default=64)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--only', default='')
+    ap.add_argument('--verbose', action='store_true')
     a = ap.parse_args()
     ctx = Ctx(a)
     rng = random.Random(a.seed)

@@ -26,7 +26,7 @@ LIMIT=${EVPIPE_CRASH_STATE_LIMIT:-$([[ ${EVPIPE_LONG:-0} == 1 ]] && echo 4096 ||
 echo "EVPIPE_SEED=$SEED (crash states: up to $LIMIT combinations per crash point)"
 start=$SECONDS
 python3 "$EVPIPE_ROOT/tests/crashstate/crashstate.py" --work "$ST/cs" --bin "$EVPIPE_BIN" \
-	--psql "$PG_BIN/psql" --conninfo "$EVPIPE_CONNINFO" --limit "$LIMIT" --seed "$SEED" \
+	--psql "$PG_BIN/psql" --conninfo "$EVPIPE_CONNINFO" --limit "$LIMIT" --seed "$SEED" ${EVPIPE_CRASHSTATE_ARGS:-} \
 	>"$ST/cs.out" 2>&1
 rc=$?
 cat "$ST/cs.out"
