@@ -23,8 +23,8 @@ echo "EVPIPE_SEED=$SEED (crash_exactly_once: $CYCLES cycles, at least $MIN_EVENT
 RANDOM=$SEED
 FP_WAIT=60	# seconds a failpoint run may take to reach its point
 
-# The long mode writes ~2,000 rows/s: 1,000 cycles of about 0.7 s make > 1 M.
-if [[ $LONG == 1 ]]; then gen_rate=(--interval=0.1 --rows_per_file=200)
+# The long mode writes ~4,000 rows/s: 1,000 cycles of about 0.4 s make > 1 M.
+if [[ $LONG == 1 ]]; then gen_rate=(--interval=0.05 --rows_per_file=200)
 else gen_rate=(--interval=0.03 --rows_per_file=200); fi
 "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" "${gen_rate[@]}" \
 	--duplicate_rate=0.02 --invalid_rate=0.01 --log_level=warning &
