@@ -48,7 +48,7 @@ i=0
 # Past CYCLES only while too few events were written, and never past 3 x CYCLES.
 while ((i < CYCLES)) || { ((i < 3 * CYCLES)) && ((made < MIN_EVENTS)); }; do
 	i=$((i + 1))
-	fp= extra=()
+	fp='' extra=()
 	# every 4th cycle at a failpoint, in turn, so each is reached in the 30 cycles too
 	((i % 4 == 0)) && fp=${failpoints[$((i / 4 % ${#failpoints[@]}))]}
 	if ((sessions)) && { ((i % 2 == 0)) || [[ $fp == between_slices ]]; }; then
