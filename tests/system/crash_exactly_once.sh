@@ -24,8 +24,10 @@ RANDOM=$SEED
 FP_WAIT=60	# seconds a failpoint run may take to reach its point
 
 # The long mode writes ~4,000 rows/s: 1,000 cycles of about 0.4 s make > 1 M.
-if [[ $LONG == 1 ]]; then gen_rate=(--interval=0.05 --rows_per_file=200)
-else gen_rate=(--interval=0.03 --rows_per_file=200); fi
+# Its batches take up to 10 files, so the stream keeps up between the kills (with 3, a
+# backlog of thousands of files built up and each start listed them all).
+if [[ $LONG == 1 ]]; then gen_rate=(--interval=0.05 --rows_per_file=200) BATCH_FILES=10
+else gen_rate=(--interval=0.03 --rows_per_file=200) BATCH_FILES=3; fi
 "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" "${gen_rate[@]}" \
 	--duplicate_rate=0.02 --invalid_rate=0.01 --log_level=warning &
 EVGEN_PID=$!
@@ -56,7 +58,7 @@ while ((i < CYCLES)) || { ((i < 3 * CYCLES)) && ((made < MIN_EVENTS)); }; do
 	elif ((sessions)); then
 		extra=(--copy_sessions=1)
 	fi
-	EVSTREAM_FAILPOINT=$fp evstream_bg --clean_source=archive --max_files_per_trigger=3 \
+	EVSTREAM_FAILPOINT=$fp evstream_bg --clean_source=archive --max_files_per_trigger="$BATCH_FILES" \
 		--trigger_interval=0.05 "${extra[@]}"
 	if [ -n "$fp" ]; then
 		# the process kills itself at the failpoint; wait for that, bounded
