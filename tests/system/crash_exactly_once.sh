@@ -23,11 +23,15 @@ echo "EVPIPE_SEED=$SEED (crash_exactly_once: $CYCLES cycles, at least $MIN_EVENT
 RANDOM=$SEED
 FP_WAIT=60	# seconds a failpoint run may take to reach its point
 
-# The long mode writes ~4,000 rows/s: 1,000 cycles of about 0.4 s make > 1 M.
+# The long mode writes ~2,000 rows/s: 1,000 cycles of about 0.8 s make > 1 M.
 # Its batches take up to 10 files, so the stream keeps up between the kills (with 3, a
 # backlog of thousands of files built up and each start listed them all).
-if [[ $LONG == 1 ]]; then gen_rate=(--interval=0.05 --rows_per_file=200) BATCH_FILES=10
-else gen_rate=(--interval=0.03 --rows_per_file=200) BATCH_FILES=3; fi
+# A start rebuilds the dedupe set from the events within the watermark: 30 s of them
+# (not 300 s, 600,000 ids at this rate), and a kill lands up to 1.5 s after the start,
+# so a start that takes longer than the short mode's 0.75 s still gets to commit.
+if [[ $LONG == 1 ]]; then gen_rate=(--interval=0.1 --rows_per_file=200) BATCH_FILES=10 \
+	LONG_ARGS=(--watermark_delay=30) KILL_MS=1500
+else gen_rate=(--interval=0.03 --rows_per_file=200) BATCH_FILES=3 LONG_ARGS=() KILL_MS=750; fi
 "$EVPIPE_BIN/evgen" --spool_dir="$SPOOL" "${gen_rate[@]}" \
 	--duplicate_rate=0.02 --invalid_rate=0.01 --log_level=warning &
 EVGEN_PID=$!
@@ -59,7 +63,7 @@ while ((i < CYCLES)) || { ((i < 3 * CYCLES)) && ((made < MIN_EVENTS)); }; do
 		extra=(--copy_sessions=1)
 	fi
 	EVSTREAM_FAILPOINT=$fp evstream_bg --clean_source=archive --max_files_per_trigger="$BATCH_FILES" \
-		--trigger_interval=0.05 "${extra[@]}"
+		--trigger_interval=0.05 "${LONG_ARGS[@]}" "${extra[@]}"
 	if [ -n "$fp" ]; then
 		# the process kills itself at the failpoint; wait for that, bounded
 		fp_cycles=$((fp_cycles + 1))
@@ -73,7 +77,8 @@ while ((i < CYCLES)) || { ((i < 3 * CYCLES)) && ((made < MIN_EVENTS)); }; do
 			fp_hits=$((fp_hits + 1)); fp_count[$fp]=$((${fp_count[$fp]:-0} + 1))
 		fi
 	else
-		sleep "0.$(printf %03d $((RANDOM % 700 + 50)))"
+		ms=$((RANDOM % (KILL_MS - 50) + 50))
+		sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
 		kill -9 "$EVSTREAM_PID" 2>/dev/null && kills=$((kills + 1))
 		wait "$EVSTREAM_PID" 2>/dev/null
 	fi
