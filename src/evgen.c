@@ -289,10 +289,10 @@ evgen_write_one(struct evgen *e)
 	evgen_name(e->gen, e->last_name_us, name, sizeof(name));
 	if ((rc = durable_create_at(e->spool_fd, name, text, len)) == -1) {
 		saved = errno;
-		gen_unpublish(e->gen);
-		log_warnx("writing %s/%s failed: %s; its temporary file was removed and the file "
-		    "is not counted; new rows follow on the next tick", e->cfg.spool_dir, name,
-		    strerror(saved));
+		gen_unpublish(e->gen);	/* not counted either: new rows follow */
+		errno = saved;
+		log_warn("writing %s/%s failed; its temporary file was removed, retrying on the "
+		    "next tick", e->cfg.spool_dir, name);
 		return -1;
 	}
 	saved = errno;

@@ -70,7 +70,7 @@ shim_evgen "$T/evgen.log" EVPIPE_FAIL_FILE_FSYNC=2 EVPIPE_FAIL_FSYNC_STICKY=1 \
 check_eq "file_fsync_failure_evgen_exits_0" 0 "$rc"
 check "file_fsync_failure_injected" grep -q 'fail_dir_fsync: fsync(.*/\.events_.*\.csv\.tmp) fails' "$T/evgen.log"
 check "file_fsync_failure_named" grep -Eq \
-	"writing $spool/events_[^ ]+\.csv failed: Input/output error; its temporary file was removed and the file is not counted" \
+	"writing $spool/events_[^ ]+\.csv failed; its temporary file was removed, retrying on the next tick: Input/output error" \
 	"$T/evgen.log"
 check_eq "after_file_fsync_failure_7_files" 7 "$(on_disk | wc -l)"
 check_eq "after_file_fsync_failure_reported_are_the_files" "$(reported)" "$(on_disk)"
