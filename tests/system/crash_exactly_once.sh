@@ -48,7 +48,7 @@ gone() { [[ ! -e /proc/$1 ]] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/d
 # The valid events evgen has written so far (the archive plus what waits).
 produced() { find "$SPOOL" -name '*.csv' -type f -exec cat {} + 2>/dev/null | grep -cE "$_REL_VALID_ROW"; }
 
-kills=0 fp_hits=0 fp_cycles=0 fp_missed=0 two_sessions=0 made=0
+kills=0 fp_hits=0 fp_cycles=0 fp_missed=0 two_sessions=0 made=0 self_exits=0
 declare -A fp_count=()
 i=0
 # Past CYCLES only while too few events were written, and never past 3 x CYCLES.
@@ -79,8 +79,15 @@ while ((i < CYCLES)) || { ((i < 3 * CYCLES)) && ((made < MIN_EVENTS)); }; do
 	else
 		ms=$((RANDOM % (KILL_MS - 50) + 50))
 		sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
-		kill -9 "$EVSTREAM_PID" 2>/dev/null && kills=$((kills + 1))
-		wait "$EVSTREAM_PID" 2>/dev/null
+		if kill -9 "$EVSTREAM_PID" 2>/dev/null; then
+			kills=$((kills + 1))
+			wait "$EVSTREAM_PID" 2>/dev/null
+		else
+			# gone before the kill: evstream stopped by itself, which it must not
+			wait "$EVSTREAM_PID"; rc=$?
+			self_exits=$((self_exits + 1))
+			echo "cycle $i: evstream exited by itself (status $rc) before the kill"
+		fi
 	fi
 	if ((i % 100 == 0 || i == CYCLES)); then
 		made=$(produced)
@@ -91,9 +98,10 @@ kill "$EVGEN_PID"; wait "$EVGEN_PID"
 check_eq "evgen_exits_0_on_sigterm" 0 $?
 # drain what is left, with a clean stop
 evstream_once --clean_source=archive --max_files_per_trigger=0
-check "crash_cycles_ran" test $((kills + fp_hits)) -ge "$CYCLES"
+check "crash_cycles_ran" test $((kills + fp_hits + self_exits)) -ge "$CYCLES"
 check_eq "failpoints_hit" "$fp_cycles" "$fp_hits"
 check_eq "failpoint_waits_bounded_none_missed" 0 "$fp_missed"
+check_eq "evstream_never_exited_by_itself" 0 "$self_exits"
 for fp in "${failpoints[@]}"; do
 	check "failpoint_${fp}_reached" grep -q "failpoint $fp: killing myself" "$LOG"
 done
