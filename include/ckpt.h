@@ -163,6 +163,12 @@ size_t	ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *na
  * journal has grown as big as the file or cannot say a change (names forgotten
  * or dropped).  Nothing new: nothing written.  -1 with err and errno: the
  * caller must not advance.  ckpt_rewrite writes the whole file now.
+ *
+ * A failed write or fsync (of a temporary, of a journal record, of the
+ * directory) is final: that save did not happen, and the next ckpt_save writes
+ * the whole file again from memory into a new temporary (the journal, whose
+ * last record is now in doubt, is removed once the file says everything), never
+ * fsyncing what was written before again (tests/system/checkpoint_fsync_failure_final.sh).
  */
 int	ckpt_save(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
 int	ckpt_rewrite(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;

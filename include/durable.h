@@ -28,6 +28,12 @@
  * (durable_create_* only), the file is published and durable but its hidden
  * temporary name could not be removed (durable_sweep removes it later).
  * Writing the same data again under another name would publish it twice.
+ *
+ * A failed fsync is final (PostgreSQL's fsyncgate: after it the page cache may
+ * say what the disk does not, and a second fsync may succeed without the data
+ * being there): nothing here retries one.  A caller either writes the whole
+ * file again from memory (a new temporary: the checkpoint) or gives up on the
+ * name (evgen withdraws a file whose directory fsync failed, and never counts it).
  */
 #define DURABLE_UNSYNCED	(-2)
 #define DURABLE_TMP_LEFT	(-3)

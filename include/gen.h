@@ -58,6 +58,14 @@ void gen_free(struct gen *);
 int gen_file(struct gen *g, int64_t end_us, const char **text, size_t *len,
     struct gen_stats *st) __attribute__((warn_unused_result));
 
+/*
+ * The last gen_file()'s text was not published (evgen could not make it
+ * durable and withdrew it): forget its rows, so no later row "duplicates" a row
+ * no reader will ever see.  Its instants and the generator's state stay spent:
+ * the next file follows in time.  Call it at most once per gen_file().
+ */
+void gen_unpublish(struct gen *g);
+
 /* 16 random bytes from gen's generator, as a version-4 UUID (file names use it). */
 void gen_uuid(struct gen *g, uint8_t out[16]);
 

@@ -229,13 +229,44 @@ evgen_event_clock(const struct evgen *e)
 }
 
 /*
+ * The directory fsync after the rename that published `name` failed.  A failed
+ * fsync is final (PostgreSQL's fsyncgate: a retry may report a success that is
+ * not on disk), so whether the name survives a crash of the machine is unknown:
+ * evgen never reports such a file.  It withdraws the name (a reader that opened
+ * it in that instant still reads it whole), forgets its rows and stops with exit
+ * status 1, so the service manager's restart is the next step.
+ */
+static void
+evgen_withdraw(struct evgen *e, const char *name, int fsync_errno)
+{
+	const char *how = "withdrawn (unlinked)";
+
+	gen_unpublish(e->gen);
+	if (unlinkat(e->spool_fd, name, 0) < 0 && errno != ENOENT)
+		how = "NOT withdrawn: unlink failed too; a reader may still load it";
+	log_errx("fsync of spool directory %s after the rename that published %s failed: %s; "
+	    "the file is %s and not counted (a failed fsync is not retried); stopping with "
+	    "exit status 1", e->cfg.spool_dir, name, strerror(fsync_errno), how);
+}
+
+static void
+evgen_log_wrote(const char *name, const struct gen_stats *st)
+{
+	long invalid = 0;
+
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	for (int i = 0; i < GEN_NFAULTS; i++)
+		invalid += st->invalid[i];
+	log_info("wrote %s rows=%ld duplicates=%ld late=%ld invalid=%ld", name, st->rows,
+	    st->duplicates, st->late, invalid);
+}
+
+/*
  * Write one file.  0 on success; -1 if it failed and nothing visible was left
- * (retried on the next tick); 1 if it was published but the directory fsync
- * after the rename failed.  That file is counted and never written again (its
- * rows would be published twice, under new event_ids), and evgen stops with
- * exit status 1: a failed fsync is final, a retry could report a success that
- * is not on disk (PostgreSQL's fsyncgate), so a restart by the service manager
- * is the honest next step.
+ * (retried on the next tick with new rows); 1 if it was published but the
+ * directory fsync after the rename failed: evgen_withdraw, and evgen stops.
+ * Only a file made durable is counted and logged as written.
  */
 static int
 evgen_write_one(struct evgen *e)
@@ -257,32 +288,26 @@ evgen_write_one(struct evgen *e)
 	e->last_name_us = now > e->last_name_us ? now : e->last_name_us + 1;
 	evgen_name(e->gen, e->last_name_us, name, sizeof(name));
 	if ((rc = durable_create_at(e->spool_fd, name, text, len)) == -1) {
+		saved = errno;
+		gen_unpublish(e->gen);	/* not counted either: new rows follow */
+		errno = saved;
 		log_warn("writing %s/%s failed; its temporary file was removed, retrying on the "
 		    "next tick", e->cfg.spool_dir, name);
 		return -1;
 	}
 	saved = errno;
+	if (rc == DURABLE_UNSYNCED) {
+		evgen_withdraw(e, name, saved);
+		return 1;
+	}
 	e->files++;
 	e->rows += st.rows;
 	evgen_status(e, now, name);
-	if (log_enabled(LOG_LVL_INFO)) {
-		long invalid = 0;
-		for (int i = 0; i < GEN_NFAULTS; i++)
-			invalid += st.invalid[i];
-		log_info("wrote %s rows=%ld duplicates=%ld late=%ld invalid=%ld", name, st.rows,
-		    st.duplicates, st.late, invalid);
-	}
+	evgen_log_wrote(name, &st);
 	if (rc == DURABLE_TMP_LEFT)
 		log_warnx("%s/%s is written and durable, but unlink of its hidden temporary name "
 		    ".%s" DURABLE_TMP_SUFFIX " failed: %s; the next start of evgen removes it",
 		    e->cfg.spool_dir, name, name, strerror(saved));
-	else if (rc == DURABLE_UNSYNCED) {
-		log_errx("fsync of spool directory %s after the rename that published %s failed: "
-		    "%s; the file is published and counted, but a crash of the machine may lose "
-		    "it; stopping with exit status 1 (a failed fsync is not retried)",
-		    e->cfg.spool_dir, name, strerror(saved));
-		return 1;
-	}
 	return 0;
 }
 

@@ -22,6 +22,9 @@ struct gen {
 	uint64_t	 thr_purchase, thr_dup, thr_late, thr_invalid;
 	struct event	 ring[GEN_RING];
 	size_t		 ring_n, ring_next;
+	/* The last file's changes to the ring, so gen_unpublish can take them back. */
+	struct event	 undo[GEN_RING];
+	size_t		 undo_n, undo_ring_n, undo_ring_next;
 	int64_t		 last_end_us;
 	char		*buf;
 	size_t		 len, cap;
@@ -107,6 +110,16 @@ gen_free(struct gen *g)
 		return;
 	free(g->buf);
 	free(g);
+}
+
+void
+gen_unpublish(struct gen *g)
+{
+	for (size_t i = 0; i < g->undo_n; i++)
+		g->ring[(g->undo_ring_next + i) % GEN_RING] = g->undo[i];
+	g->undo_n = 0;
+	g->ring_n = g->undo_ring_n;
+	g->ring_next = g->undo_ring_next;
 }
 
 void
@@ -277,6 +290,8 @@ gen_put_row(struct gen *g, char *o, const struct event *e, int fault)
 static void
 gen_remember(struct gen *g, const struct event *e)
 {
+	if (g->undo_n < GEN_RING)	/* the slots a file overwrites follow each other */
+		g->undo[g->undo_n++] = g->ring[g->ring_next];
 	g->ring[g->ring_next] = *e;
 	g->ring_next = (g->ring_next + 1) % GEN_RING;
 	if (g->ring_n < GEN_RING)
@@ -316,6 +331,9 @@ gen_file(struct gen *g, int64_t end_us, const char **text, size_t *len, struct g
 	    end_us : g->last_end_us;
 
 	memset(st, 0, sizeof(*st));
+	g->undo_n = 0;
+	g->undo_ring_n = g->ring_n;
+	g->undo_ring_next = g->ring_next;
 	g->len = 0;
 	if (gen_reserve(g, sizeof(GEN_HEADER)) < 0)
 		return -1;

@@ -531,10 +531,27 @@ spool_component_ok(const char *name)
 	    strcmp(name, "..") != 0;
 }
 
+/*
+ * Open subdir of the spool, created if missing.  A directory just created is
+ * made durable (fsync of the spool) before anything is moved into it: else a
+ * crash may keep the rename into it but not the mkdir (no order holds between
+ * un-synced directory operations), and the moved file is in neither place
+ * (tests/system/crash_states_recovered.sh found it).  If that fsync fails the
+ * empty directory is removed again, so the next move creates and syncs it anew.
+ */
 static int
 spool_open_subdir(int dirfd, const char *subdir)
 {
-	if (mkdirat(dirfd, subdir, 0750) < 0 && errno != EEXIST)
+	int saved;
+
+	if (mkdirat(dirfd, subdir, 0750) == 0) {
+		if (fsync(dirfd) < 0) {
+			saved = errno;
+			(void)unlinkat(dirfd, subdir, AT_REMOVEDIR);
+			errno = saved;
+			return -1;
+		}
+	} else if (errno != EEXIST)
 		return -1;
 	return openat(dirfd, subdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/reliability/report.sh OUTPUT.md — `make reliability-report`: run every
 # scenario that shows evpipe neither loses nor duplicates data, in its long mode
-# (EVPIPE_LONG=1: 120 kill -9 cycles), the fuzzers (FUZZ_SECONDS each) beside the
+# (EVPIPE_LONG=1: 1,000 kill -9 cycles over >= 1 M events, every crash state), the fuzzers (FUZZ_SECONDS each) beside the
 # soak (SOAK_SECONDS), and valgrind over the integration run; then write the
 # figures they recorded (tests/lib/reliability.sh, rel_record) as a Markdown table.
 # The file says when, where and from which commit it was made; regenerate, never
@@ -23,7 +23,7 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 # name | test | what happens to the pipeline
 SCENARIOS=(
-	"crash_kill9_evstream|system/crash_exactly_once|kill -9 of evstream at random moments and at failpoints (before the write, inside COPY, between commit and checkpoint, after it), evgen writing throughout; 1 % invalid, 2 % duplicate rows"
+	"crash_kill9_evstream|system/crash_exactly_once|1,000 kill -9 cycles of evstream (at least 1 M valid events), one in four at a failpoint in turn (before the write, inside COPY, between commit and checkpoint, after it, between COPY slices when built in), the others at random (EVPIPE_SEED), half with --copy_sessions=2; evgen writing throughout; 1 % invalid, 2 % duplicate rows"
 	"several_evstreams_one_spool|system/several_instances_exactly_once|three evstreams on one spool and one database, each with its own checkpoint and batch size, over 200 pending files and a live evgen, kill -9 of one of them every 0.1-1 s; 2 % invalid, 2 % duplicate rows"
 	"db_outage_stop_and_kill|system/db_outage_exactly_once|PostgreSQL stopped (fast) and killed (immediate) mid-stream, restarted"
 	"db_refuses_writes|system/db_refuses_writes|INSERT revoked from evstream's role, then the events tablespace full; fixed while evstream waits"
@@ -31,7 +31,9 @@ SCENARIOS=(
 	"spool_disk_full|system/spool_disk_full|the spool's filesystem full while evgen writes; space freed by a consumer"
 	"evgen_kill9|system/evgen_kill9_never_partial|kill -9 of evgen at random moments (rows counted in whole visible files; lost = partial or missing files)"
 	"hostile_input_1m_rows|integration/hostile_input_rows|1,000,000 rows in one file (plus 10 MB / 20 MB lines, garbage, NULs, invalid UTF-8, deep quoting: checked in the test)"
-	"evgen_dir_fsync_failure|system/evgen_dir_fsync_failure_counted_once|evgen's directory fsync after a rename fails (EIO, an LD_PRELOAD shim); evgen restarted (rows counted in the files; lost = reported files missing; duplicated = event_ids in two files or unreported files)"
+	"evgen_dir_fsync_failure|system/evgen_dir_fsync_failure_counted_once|evgen's directory fsync after a rename fails (EIO, an LD_PRELOAD shim): the file is withdrawn, not reported, evgen exits 1 and is restarted; then a file's own fsync fails, sticky (rows counted in the files; lost = reported files missing; duplicated = repeated rows beyond the duplicates evgen made, or unreported files)"
+	"crash_states|system/crash_states_recovered|every on-disk state a crash may leave (tests/crashstate, ALICE-style: strace-recorded calls of evgen's publish and of two evstream batches with checkpoint, journal, metrics, archive, delete and quarantine; un-synced writes missing, whole or torn, un-synced directory operations in any combination, the database before or after the batch's COMMIT), evstream --once on each (runs = distinct states checked; lost = states that skipped, lost or refused; duplicated = states that loaded a file twice or in part)"
+	"checkpoint_fsync_failure|system/checkpoint_fsync_failure_final|the fsync of the checkpoint's temporary, of a journal record (sticky: every later fsync of that file fails) and of the checkpoint directory fail (EIO, an LD_PRELOAD shim); evstream rewrites the checkpoint from memory, a restart finds it equal to the database"
 	"sighup|system/sighup_keeps_daemons_running|SIGHUP three times to both running daemons"
 	"future_rows|integration/future_events_never_move_watermark|rows dated 2099 and an hour ahead of the clock beside valid ones; evstream restarted (lost = a valid row missing or a future row not rejected as future)"
 	"committed_file_changed|integration/committed_file_changed_quarantined|committed files appended to (stopped and running), replaced by a rename, and forgotten names written again under clean_source off, delete and archive; each goes to quarantine/ (lost = first files' rows missing; duplicated = rows of changed files loaded, rejects or files twice)"
