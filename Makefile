@@ -33,7 +33,7 @@ DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0
 DEB_DEMO    := $(DEB_BUILD) postgresql-15
 # `make test`: the demo's plus the test toolchain (fuzzers, valgrind, promtool, jq).
 DEB_TEST    := $(DEB_DEMO) postgresql-client-15 procps util-linux clang libclang-rt-14-dev valgrind jq \
-	prometheus man-db
+	prometheus man-db strace python3
 DEB_ALL     := $(DEB_TEST)
 
 DAEMONS   := evgen evstream

@@ -1113,7 +1113,7 @@ ckpt_sync_parent(const char *path)
 
 /* mkdir -p with mode 0750. */
 static int
-ckpt_mkdirs(const char *dir)
+ckpt_mkdirs(const char *dir, const char **what)
 {
 	char path[PATH_MAX], ch;
 	size_t len = strlen(dir);
@@ -1128,10 +1128,17 @@ ckpt_mkdirs(const char *dir)
 			continue;
 		ch = *p;
 		*p = '\0';
-		if (mkdir(path, 0750) == 0) {
-			if (ckpt_sync_parent(path) < 0)
-				return -1;
-		} else if (errno != EEXIST)
+		/*
+		 * The checkpoint directory's parent is synced also when it exists: a start
+		 * after a failed fsync cannot tell that its entry is durable (a failed
+		 * fsync is final).  Parents above it are synced when they are created.
+		 */
+		*what = "mkdir";
+		int made = mkdir(path, 0750) == 0;
+		if (!made && errno != EEXIST)
+			return -1;
+		*what = "fsync of its parent directory";
+		if ((made || ch == '\0') && ckpt_sync_parent(path) < 0)
 			return -1;
 		if ((*p = ch) == '\0')
 			return 0;
@@ -1209,9 +1216,11 @@ ckpt_open(const char *dir, char *err, size_t errlen)
 	struct ckpt *c;
 	int saved;
 
-	if (ckpt_mkdirs(dir) < 0) {
+	const char *what = "mkdir";
+
+	if (ckpt_mkdirs(dir, &what) < 0) {
 		saved = errno;
-		snprintf(err, errlen, "cannot create checkpoint directory %s: %s", dir,
+		snprintf(err, errlen, "cannot create checkpoint directory %s (%s): %s", dir, what,
 		    strerror(saved));
 		errno = saved;
 		return NULL;

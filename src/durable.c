@@ -190,11 +190,18 @@ durable_sweep(const char *dir, const char *prefix)
 
 	if (d == NULL)
 		return -1;
-	while ((de = readdir(d)) != NULL) {
+	/* readdir says an error only through errno: end of directory leaves it 0. */
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
 		if (!durable_is_stale_tmp(de->d_name, prefix))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			removed++;
+	}
+	if (errno != 0) {
+		int saved = errno;
+		closedir(d);
+		errno = saved;
+		return -1;
 	}
 	closedir(d);
 	if (removed > 0 && durable_sync_dir(dir) < 0)

@@ -400,7 +400,8 @@ main(int argc, char **argv)
 	notify_open(&e.notify);
 	evgen_signals();
 	if ((removed = durable_sweep(e.cfg.spool_dir, "events_")) < 0)
-		fatal("cleaning stale temporary files in %s", e.cfg.spool_dir);
+		fatal("cleaning stale temporary files in %s (opendir, readdir or the directory's "
+		    "fsync)", e.cfg.spool_dir);
 	if (removed > 0)
 		log_info("removed %d stale temporary file(s) left by an earlier crash", removed);
 
