@@ -1137,7 +1137,7 @@ ckpt_mkdirs(const char *dir, const char **what)
 		int made = mkdir(path, 0750) == 0;
 		if (!made && errno != EEXIST)
 			return -1;
-		*what = "fsync of its parent directory";
+		*what = "opening or fsyncing its parent directory";
 		if ((made || ch == '\0') && ckpt_sync_parent(path) < 0)
 			return -1;
 		if ((*p = ch) == '\0')
