@@ -1467,30 +1467,16 @@ sink_slice_end(struct sink *s, struct batch *b, int slice, int64_t *written)
 	return SINK_OK;
 }
 
-/* "{v0,v1,...}" of the files' sizes (which 0) or modification times (1); NULL: none. */
+/*
+ * "{v0,v1,...}" of n int64 values stride bytes apart from *first (a column of an
+ * array of structs, or a plain array); NULL when out of memory.
+ */
 static char *
-sink_ids_literal(const struct spool_id *ids, size_t n, int which)
+sink_ints_literal(const int64_t *first, size_t n, size_t stride)
 {
+	const char *at = (const char *)first;
 	char *p, *q;
-
-	if (ids == NULL || (p = q = malloc(n * (SINK_FORMAT_INT_MAX + 1) + 3)) == NULL)
-		return NULL;
-	*q++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			*q++ = ',';
-		q += sink_format_int(q, which == 0 ? ids[i].size : ids[i].mtime_ns);
-	}
-	*q++ = '}';
-	*q = '\0';
-	return p;
-}
-
-/* "{v0,v1,...}" of n numbers, or NULL when out of memory. */
-static char *
-sink_ints_literal(const int64_t *v, size_t n)
-{
-	char *p, *q;
+	int64_t v;
 
 	if ((p = q = malloc(n * (SINK_FORMAT_INT_MAX + 1) + 3)) == NULL)
 		return NULL;
@@ -1498,7 +1484,8 @@ sink_ints_literal(const int64_t *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			*q++ = ',';
-		q += sink_format_int(q, v[i]);
+		memcpy(&v, at + i * stride, sizeof(v));
+		q += sink_format_int(q, v);
 	}
 	*q++ = '}';
 	*q = '\0';
@@ -1538,8 +1525,10 @@ sink_files_literal(struct sink *s, char *const *files, size_t nfiles)
 static enum sink_status
 sink_claim_files(struct sink *s, const struct batch *b, const char *id)
 {
-	char *sizes = sink_ids_literal(b->ids, b->nfiles, 0);
-	char *mtimes = sink_ids_literal(b->ids, b->nfiles, 1);
+	char *sizes = b->ids == NULL ? NULL : sink_ints_literal(&b->ids->size, b->nfiles,
+	    sizeof(*b->ids));
+	char *mtimes = b->ids == NULL ? NULL : sink_ints_literal(&b->ids->mtime_ns, b->nfiles,
+	    sizeof(*b->ids));
 	const char *params[4] = { NULL, id, sizes, mtimes };
 	PGresult *res = NULL;
 	int64_t claimed = -1;
@@ -1602,7 +1591,8 @@ sink_write_slice_rows(struct sink *s, const struct batch *b, const int64_t *writ
 	n[sink_format_int(n, nslices)] = '\0';
 	fut[sink_format_time(fut, b->future_us)] = '\0';
 	params[3] = b->future_us == INT64_MAX ? NULL : fut;
-	if ((params[2] = sink_ints_literal(written + 1, (size_t)nslices - 1)) == NULL) {
+	if ((params[2] = sink_ints_literal(written + 1, (size_t)nslices - 1,
+	    sizeof(*written))) == NULL) {
 		sink_set_error(s, "", "INSERT evstream_slices: out of memory");
 		return -1;
 	}
