@@ -125,7 +125,6 @@ static int
 batch_reject(struct batch_fill *f, const struct csv_row *row, enum reject_reason why)
 {
 	struct batch *b = f->b;
-
 	struct batch_file_rejects *fr = &b->frej[f->file];
 
 	if (batch_add_reject(b, f->file, row->line, why, row->raw, row->rawlen) < 0)
