@@ -686,12 +686,16 @@ evstream_taken(struct evstream *s)
 
 	log_info("batch %lld: %s; taking the committed batches from the database and building "
 	    "it again", (long long)s->b.id, sink_error(s->sink));
-	s->unfinished = 1;	/* what took it may be a batch still finishing its slices */
 	for (;;) {
 		if (evstream_db_ready(s) < 0)
 			return -1;
-		if (evstream_pull(s) == 0 && sink_file_owners(s->sink, s->b.files, s->b.nfiles,
-		    evstream_note_owner, s) == 0)
+		/*
+		 * What took it may be a batch whose slice 0 committed while the answer was
+		 * lost (its own earlier try): the pull stops before an unfinished batch, so
+		 * finish it first.  One that waits for a file holds the stream (evstream_step).
+		 */
+		if (evstream_finish(s) >= 0 && evstream_pull(s) == 0 && sink_file_owners(s->sink,
+		    s->b.files, s->b.nfiles, evstream_note_owner, s) == 0)
 			break;
 		evstream_outage(s, "reading the batch log");
 		if (evstream_stop)
@@ -700,7 +704,7 @@ evstream_taken(struct evstream *s)
 	evstream_db_ok(s);
 	evstream_save_ckpt(s);
 	/* Each SINK_TAKEN has a committed cause; if none shows, do not spin on it. */
-	if (ckpt_last_batch(s->ckpt) == last && ckpt_count(s->ckpt) == known) {
+	if (!s->unfinished && ckpt_last_batch(s->ckpt) == last && ckpt_count(s->ckpt) == known) {
 		log_errx("batch %lld was refused as taken, but the database shows no batch or file "
 		    "that took it; trying again in %g s", (long long)s->b.id, s->cfg.retry_max);
 		evstream_sleep_until(s, evstream_now() + s->cfg.retry_max);
@@ -1527,8 +1531,11 @@ evstream_step(struct evstream *s)
 				return 0;	/* a file to read again: it and later ones wait */
 			from = last + 1;	/* every file was dropped: the next ones */
 			rc = 2;
-		} else if (rc == 1)
+		} else if (rc == 1) {
+			if (evstream_finished(s) < 0)
+				return 0;	/* an unfinished batch waits for a file */
 			from = 0;
+		}
 	} while (rc > 0);
 	return rc < 0 ? -1 : (int)s->b.nfiles;
 }

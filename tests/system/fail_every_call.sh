@@ -22,7 +22,9 @@
 # The table of injection points per kind is printed at the end and written to
 # $EVPIPE_RELIABILITY_DIR/fail_every_call_kinds.md for tests/RELIABILITY.md.
 #
-# Short mode (make test): k = 1 .. EVPIPE_FAIL_MAX_K (default 20) for each kind, then a few
+# Short mode (make test): k = 1 .. EVPIPE_FAIL_MAX_K (default 20) for each kind (60 for
+# evstream's libpq kinds, EVPIPE_FAIL_MAX_K_PQ: start-up takes ~45 PQgetResult calls, and the
+# first batch's commits are the calls whose lost answer matters most), then a few
 # sampled k beyond (EVPIPE_FAIL_SAMPLES, default 3, seeded by EVPIPE_SEED), then k up to
 # the run that reaches no k; a kind that hung 3 times jumps to the samples.  Long mode
 # (EVPIPE_LONG=1, make reliability-report) runs every k.  EVPIPE_FAIL_KINDS="write fsync"
@@ -36,9 +38,10 @@ stream_setup
 
 LONG=${EVPIPE_LONG:-0}
 MAXK=${EVPIPE_FAIL_MAX_K:-$([[ $LONG == 1 ]] && echo 0 || echo 20)}	# 0: no cap
+MAXK_PQ=${EVPIPE_FAIL_MAX_K_PQ:-$([[ $LONG == 1 ]] && echo 0 || echo 60)}
 SAMPLES=${EVPIPE_FAIL_SAMPLES:-3}
 SEED=${EVPIPE_SEED:-$(( (RANDOM << 15) | RANDOM ))}
-echo "fail_every_call: EVPIPE_SEED=$SEED long=$LONG max_k=$MAXK samples=$SAMPLES"
+echo "fail_every_call: EVPIPE_SEED=$SEED long=$LONG max_k=$MAXK max_k_pq=$MAXK_PQ samples=$SAMPLES"
 RANDOM=$SEED
 RUN_TIMEOUT=${EVPIPE_FAIL_RUN_TIMEOUT:-20}	# a --once run over 4 files takes < 2 s, retries included
 
@@ -297,6 +300,7 @@ run_kind() { # DAEMON KIND
 	local daemon=$1 kind=$2 k n fn hangs=0 tried=0 inj=0 ok=0 named_n=0 unnamed=() crash=() leak=() bad=() silent=() config_exit=() undone=()
 	fn=stream_run
 	[[ $daemon == evgen ]] && fn=gen_run
+	[[ $daemon == evstream && $kind == pq_* ]] && local MAXK=$MAXK_PQ	# next_k reads it
 	# A counting run (k = 0): how many calls of this kind a clean run makes.
 	$fn "$kind" 0
 	n=$R_SEEN
@@ -426,7 +430,7 @@ RUNS=$(awk -F'\t' '{ s += $4 } END { print s + 0 }' "$TABLE")
 OUT=$REL_DIR/fail_every_call_kinds.md
 mkdir -p "$REL_DIR"
 {
-	echo "Fail the k-th call (tests/system/fail_every_call.sh, $([[ $LONG == 1 ]] && echo "every k" || echo "k <= $MAXK, then $SAMPLES sampled"), seed $SEED, $RUNS faulty runs in ${ELAPSED} s)."
+	echo "Fail the k-th call (tests/system/fail_every_call.sh, $([[ $LONG == 1 ]] && echo "every k" || echo "k <= $MAXK ($MAXK_PQ for evstream's libpq kinds), then $SAMPLES sampled"), seed $SEED, $RUNS faulty runs in ${ELAPSED} s)."
 	echo "*calls*: calls of the kind a clean run makes from the daemon's own code; *runs*: faulty runs"
 	echo "(the last reaches no k); *exit 0*: the daemon recovered, or says so (*silent/undone*: without printing"
 	echo "the errno / without having done all its work: evstream --once all 4 files committed, evgen 3 files);"
