@@ -6,7 +6,7 @@ VERSION   := 0.1.0
 CC        ?= cc
 PKG       ?= pkg-config
 # libcsv ships no .pc file on Debian, so it is linked by name.
-PKGS      := libpq uuid inih libsystemd
+PKGS      := libpq uuid inih libsystemd zlib
 
 # pkg-config runs when a compile or link first needs its answer, never when make reads
 # this file: `make test` and `make run` install the -dev packages (`make deps`) first and
@@ -27,8 +27,8 @@ LINK       = $(CC) $(LDFLAGS)
 
 # The package lists, one each, read by `make deps`/`deps-run`, .ci/run, docker/Dockerfile
 # and (checked by tests/system/readme_package_lists.sh) the README.
-DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev libsystemd-dev
-DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0
+DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev libsystemd-dev zlib1g-dev
+DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0 zlib1g
 # `make run`: the build plus a PostgreSQL server (psql comes with it).
 DEB_DEMO    := $(DEB_BUILD) postgresql-15
 # `make test`: the demo's plus the test toolchain (fuzzers, valgrind, promtool, jq).
@@ -151,7 +151,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 SOAK_SECONDS ?= 3600
 FUZZBUILD    := $(SANBUILD)/fuzz
-FUZZ_MODS    := csvin validate event log batch dedupe ckpt durable spool
+FUZZ_MODS    := csvin gz validate event log batch dedupe ckpt durable spool
 FUZZ_BINS    := $(SANBUILD)/fuzz_csv $(SANBUILD)/fuzz_ckpt
 VGBUILD      := $(BUILD)/vg
 # clang also flags vprintf-style helpers (a va_list of a checked format), gcc does not.
