@@ -126,9 +126,10 @@ unit: $(TEST_BINS)
 
 # --- operate it (issue 10): status, metrics, quarantine -----------------------------
 # DEB_TEST holds jq (tests/integration/status_and_metrics.sh reads `status --json`) and
-# prometheus, for its promtool: `promtool check metrics` judges the metrics file.  The
-# package is the whole Prometheus server (~19 MB download, ~96 MB installed, ~7 s);
-# Debian ships promtool in no smaller package.  Under systemd its postinst starts a
+# prometheus, for its promtool: `promtool check metrics` judges the metrics file, and
+# `promtool check rules` / `test rules` the alert rules in monitoring/
+# (alert_rules_and_dashboard.sh).  The package is the whole Prometheus server (~19 MB
+# download, ~96 MB installed, ~7 s); Debian ships promtool in no smaller package.  Under systemd its postinst starts a
 # prometheus service on :9090 (containers with policy-rc.d, like CI's, do not).
 
 # --- demo --------------------------------------------------------------------------
