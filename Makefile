@@ -126,9 +126,10 @@ unit: $(TEST_BINS)
 
 # --- operate it (issue 10): status, metrics, quarantine -----------------------------
 # DEB_TEST holds jq (tests/integration/status_and_metrics.sh reads `status --json`) and
-# prometheus, for its promtool: `promtool check metrics` judges the metrics file.  The
-# package is the whole Prometheus server (~19 MB download, ~96 MB installed, ~7 s);
-# Debian ships promtool in no smaller package.  Under systemd its postinst starts a
+# prometheus, for its promtool: `promtool check metrics` judges the metrics file, and
+# `promtool check rules` / `test rules` the alert rules in monitoring/
+# (alert_rules_and_dashboard.sh).  The package is the whole Prometheus server (~19 MB
+# download, ~96 MB installed, ~7 s); Debian ships promtool in no smaller package.  Under systemd its postinst starts a
 # prometheus service on :9090 (containers with policy-rc.d, like CI's, do not).
 
 # --- demo --------------------------------------------------------------------------
@@ -235,13 +236,17 @@ RELEASE_BIN ?= .
 # /tmp/x/build/evstream), to pass as RELEASE_BIN= or EVPIPE_RELEASE_BIN=.
 $(BUILD)/evgen $(BUILD)/evstream: $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libevpipe.a
 	$(LINK) $(CFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
+# monitoring/: the alert rules, their promtool test (it finds the rules beside it, so an
+# edited copy can be tested where it lies) and the Grafana dashboard, next to the docs;
+# the commands their descriptions give name the installed configuration file.
+MON_FILES    = evpipe.rules.yml evpipe.rules.test.yml grafana-evpipe.json
 INSTALL_SED  = sed -e 's|/usr/local/sbin/|$(sbindir)/|g' -e 's|/etc/evpipe/|$(sysconfdir)/evpipe/|g'
 INSTALL_CONF = $(DESTDIR)$(sysconfdir)/evpipe
 .PHONY: install uninstall
 install: $(addprefix $(RELEASE_BIN)/,$(DAEMONS))
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(datadir)/evpipe/sql \
 		$(DESTDIR)$(docdir) $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) \
-		$(DESTDIR)$(tmpfilesdir) $(INSTALL_CONF)
+		$(DESTDIR)$(tmpfilesdir) $(INSTALL_CONF) $(DESTDIR)$(docdir)/monitoring
 	install -m 0755 $^ $(DESTDIR)$(sbindir)/
 	for f in evgen.service evstream.service; do \
 		$(INSTALL_SED) systemd/$$f >$(DESTDIR)$(unitdir)/$$f && \
@@ -253,6 +258,9 @@ install: $(addprefix $(RELEASE_BIN)/,$(DAEMONS))
 	install -m 0644 systemd/tmpfiles.d/evpipe.conf $(DESTDIR)$(tmpfilesdir)/evpipe.conf
 	install -m 0644 sql/*.sql $(DESTDIR)$(datadir)/evpipe/sql/
 	install -m 0644 systemd/evpipe.ini systemd/evstream.env $(DESTDIR)$(docdir)/
+	for f in $(MON_FILES); do \
+		$(INSTALL_SED) monitoring/$$f >$(DESTDIR)$(docdir)/monitoring/$$f && \
+		chmod 0644 $(DESTDIR)$(docdir)/monitoring/$$f || exit 1; done
 	test -e $(INSTALL_CONF)/evpipe.ini || install -m 0644 systemd/evpipe.ini $(INSTALL_CONF)/
 	test -e $(INSTALL_CONF)/evstream.env || install -m 0600 systemd/evstream.env $(INSTALL_CONF)/
 # A running unit would go on from a deleted binary, and its multi-user.target.wants link
@@ -266,9 +274,11 @@ uninstall:
 		$(addprefix $(DESTDIR)$(unitdir)/,evgen.service evstream.service) \
 		$(DESTDIR)$(sysusersdir)/evpipe.conf $(DESTDIR)$(tmpfilesdir)/evpipe.conf \
 		$(addprefix $(DESTDIR)$(datadir)/evpipe/,$(wildcard sql/*.sql)) \
-		$(addprefix $(DESTDIR)$(docdir)/,evpipe.ini evstream.env)
+		$(addprefix $(DESTDIR)$(docdir)/,evpipe.ini evstream.env) \
+		$(addprefix $(DESTDIR)$(docdir)/monitoring/,$(MON_FILES))
 	for f in evpipe.ini evstream.env; do \
 		! cmp -s systemd/$$f $(INSTALL_CONF)/$$f || rm -f $(INSTALL_CONF)/$$f; done
-	rmdir $(DESTDIR)$(datadir)/evpipe/sql $(DESTDIR)$(datadir)/evpipe $(DESTDIR)$(docdir) \
+	rmdir $(DESTDIR)$(datadir)/evpipe/sql $(DESTDIR)$(datadir)/evpipe \
+		$(DESTDIR)$(docdir)/monitoring $(DESTDIR)$(docdir) \
 		$(INSTALL_CONF) 2>/dev/null || true
 	$(if $(SYSTEMD_LIVE),systemctl daemon-reload)
