@@ -37,7 +37,8 @@ int	progress_wanted(enum log_level level);
 
 /*
  * Start the line: the totals found at start.  rows_total 0 means unknown: the rows
- * total and the ETA are then estimated from bytes done of bytes_total, shown "~".
+ * total and the ETA are then estimated from bytes done of bytes_total (or, with no
+ * bytes either, from files done of files_total), shown "~".
  */
 void	progress_start(struct progress *p, const char *prog, int64_t files_total,
 	    int64_t rows_total, int64_t bytes_total, double now);

@@ -332,8 +332,9 @@ evgen_run(struct evgen *e)
 
 	/* A backfill of known size watched on a terminal: one live line (progress.h). */
 	if (e->cfg.burst && e->cfg.count > 0 && progress_wanted((enum log_level)e->cfg.log_level))
-		progress_start(&e->progress, "evgen", e->cfg.count, e->cfg.count *
-		    e->cfg.rows_per_file, 0, (double)t0 / 1e6);
+		progress_start(&e->progress, "evgen", e->cfg.count,	/* rows: 0 = unknown */
+		    e->cfg.count <= INT64_MAX / e->cfg.rows_per_file ? (int64_t)e->cfg.count *
+		    e->cfg.rows_per_file : 0, 0, (double)t0 / 1e6);
 	while (!evgen_stop && !evgen_done(e)) {
 		notify_watchdog(&e->notify);
 		evgen_take_hup();

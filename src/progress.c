@@ -49,13 +49,15 @@ progress_count(double n, char *out, size_t len)
 		snprintf(out, len, "%.1fG", n / 1e9);
 }
 
-/* m:ss, or h:mm:ss from an hour on. */
+/* m:ss, or h:mm:ss from an hour on; "?" past 30 years (no estimate worth showing). */
 static void
 progress_clock(double seconds, char *out, size_t len)
 {
-	long s = seconds > 0 && seconds < 1e9 ? (long)(seconds + 0.5) : 0;
+	long s = seconds > 0 ? (long)(seconds + 0.5) : 0;
 
-	if (s >= 3600)
+	if (!(seconds < 1e9))
+		snprintf(out, len, "?");
+	else if (s >= 3600)
 		snprintf(out, len, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
 	else
 		snprintf(out, len, "%ld:%02ld", s / 60, s % 60);
@@ -87,6 +89,8 @@ progress_compose(struct progress *p)
 		frac = (double)p->rows / (double)p->rows_total;
 	else if (p->bytes_total > 0)
 		frac = (double)p->bytes / (double)p->bytes_total;
+	else if (p->files_total > 0)	/* no rows total, no bytes: files alone */
+		frac = (double)p->files / (double)p->files_total;
 	if (p->rows_total > 0)
 		progress_count((double)p->rows_total, total, sizeof(total));
 	else if (frac > 0) {
