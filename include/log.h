@@ -49,4 +49,12 @@ void log_fields(enum log_level level, int errnum, const char *const *fields, con
 void log_vfields(enum log_level level, int errnum, const char *const *fields, const char *fmt,
     va_list ap) LOG_PRINTF(4, 0);
 
+/*
+ * A hook around each message written to stderr as a plain line (not to the journal):
+ * called with after = 0 just before the line and after = 1 just after it.  A live
+ * progress line on a terminal (progress.c) clears itself and is drawn again, so a
+ * message never lands inside it.  One hook at a time; NULL removes it.
+ */
+void log_set_line_hook(void (*hook)(void *arg, int after, enum log_level level), void *arg);
+
 #endif

@@ -170,6 +170,7 @@ struct spool_pending {
 	size_t		 n;
 	const char	*oldest;		/* NULL when n == 0 */
 	int64_t		 oldest_mtime_us;	/* microseconds since 1970 */
+	int64_t		 bytes;		/* their sizes summed: by_mtime only (else not examined) */
 };
 int	spool_pending(int dirfd, const struct spool_list *l,
 	    int (*done)(void *arg, const char *name), void *arg, int by_mtime,

@@ -23,6 +23,7 @@
 #include "gz.h"
 #include "log.h"
 #include "notify.h"
+#include "progress.h"
 #include "spool.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG	/* bad configuration or usage */
@@ -210,6 +211,7 @@ struct evgen {
 	int			 failed;	/* a published file is not durable: exit 1 */
 	char			*gzbuf;		/* --compress: the file's gzip, reused */
 	size_t			 gzcap;
+	struct progress		 progress;	/* --burst --count=N on a terminal: the live line */
 };
 
 /* For systemctl status; at most once a second: a burst writes thousands of files a second. */
@@ -257,10 +259,14 @@ evgen_withdraw(struct evgen *e, const char *name, int fsync_errno)
 }
 
 static void
-evgen_log_wrote(const char *name, const struct gen_stats *st)
+evgen_log_wrote(struct evgen *e, const char *name, const struct gen_stats *st)
 {
 	long invalid = 0;
 
+	if (e->progress.on) {
+		progress_update(&e->progress, 1, st->rows, 0, (double)evgen_now_us() / 1e6);
+		return;		/* the line replaces the per-file lines */
+	}
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
 	for (int i = 0; i < GEN_NFAULTS; i++)
@@ -317,7 +323,7 @@ evgen_write_one(struct evgen *e)
 	e->files++;
 	e->rows += st.rows;
 	evgen_status(e, now, name);
-	evgen_log_wrote(name, &st);
+	evgen_log_wrote(e, name, &st);
 	if (rc == DURABLE_TMP_LEFT)
 		log_warnx("%s/%s is written and durable, but unlink of its hidden temporary name "
 		    ".%s" DURABLE_TMP_SUFFIX " failed: %s; the next start of evgen removes it",
@@ -338,6 +344,11 @@ evgen_run(struct evgen *e)
 	double secs;
 	int rc;
 
+	/* A backfill of known size watched on a terminal: one live line (progress.h). */
+	if (e->cfg.burst && e->cfg.count > 0 && progress_wanted((enum log_level)e->cfg.log_level))
+		progress_start(&e->progress, "evgen", e->cfg.count,	/* rows: 0 = unknown */
+		    e->cfg.count <= INT64_MAX / e->cfg.rows_per_file ? (int64_t)e->cfg.count *
+		    e->cfg.rows_per_file : 0, 0, (double)t0 / 1e6);
 	while (!evgen_stop && !evgen_done(e)) {
 		notify_watchdog(&e->notify);
 		evgen_take_hup();
@@ -351,6 +362,7 @@ evgen_run(struct evgen *e)
 			evgen_pause(&e->notify, e->cfg.interval);
 	}
 	secs = (double)(evgen_now_us() - t0) / 1e6;
+	progress_end(&e->progress, (double)t0 / 1e6 + secs);
 	log_info("stopping: wrote %ld files, %lld rows in %.3f s (%.0f rows/s)%s", e->files,
 	    (long long)e->rows, secs, secs > 0 ? (double)e->rows / secs : 0.0,
 	    e->failed ? " after a failed directory fsync" : evgen_stop ? " after a signal" : "");

@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "ops.h"
+#include "progress.h"
 #include "sink.h"
 #include "spool.h"
 #include "validate.h"
@@ -159,6 +160,7 @@ struct evstream {
 	struct metrics		 metrics;	/* counters since start, for the textfile */
 	char			 metrics_path[PATH_MAX];	/* "" = metrics_file off */
 	double			 metrics_at;	/* when it was last written (monotonic) */
+	struct progress		 progress;	/* --once on a terminal: the live line */
 };
 
 /* The only mutable globals: set by the signal handlers, read by the loop. */
@@ -539,6 +541,13 @@ evstream_log_batch(struct evstream *s, double ms)
 	notify_status(&s->notify, "last batch %lld: %lld rows written (%lld since start), "
 	    "%zu files pending, watermark %s", (long long)b->id, (long long)b->n.written,
 	    (long long)s->written_total, s->pending, wm);
+	if (s->progress.on) {
+		int64_t bytes = 0;
+		for (size_t i = 0; i < b->nfiles; i++)
+			bytes += b->ids[i].size > 0 ? b->ids[i].size : 0;	/* -1: unknown */
+		progress_update(&s->progress, (int64_t)b->nfiles, b->n.rows, bytes, evstream_now());
+		return;		/* the line replaces the batch lines */
+	}
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
 	snprintf(f_id, sizeof(f_id), "BATCH_ID=%lld", (long long)b->id);
@@ -1594,6 +1603,28 @@ evstream_once_done(struct evstream *s)
 	}
 }
 
+/*
+ * --once watched on a terminal: the progress line's totals are what waits now,
+ * the files the checkpoint does not hold and their bytes (rows are not known
+ * before they are read: their total is estimated from the bytes read).
+ */
+static void
+evstream_progress_start(struct evstream *s)
+{
+	struct spool_list l = { 0 };
+	struct spool_pending p;
+
+	if (!s->cfg.once || !progress_wanted((enum log_level)s->cfg.log_level))
+		return;
+	if (spool_scan(s->spool_fd, &l, NULL) < 0 ||
+	    spool_pending(s->spool_fd, &l, evstream_committed, s->ckpt, 1, &p) < 0)
+		log_warn("listing spool %s for the progress line failed; a line per batch instead",
+		    s->cfg.spool_dir);
+	else
+		progress_start(&s->progress, "evstream", (int64_t)p.n, 0, p.bytes, evstream_now());
+	spool_list_free(&l);
+}
+
 static void
 evstream_usage(FILE *out)
 {
@@ -1790,7 +1821,9 @@ main(int argc, char **argv)
 		notify_status(&s.notify, "ready; last batch %lld, waiting for files",
 		    (long long)ckpt_last_batch(s.ckpt));
 		notify_ready(&s.notify);
+		evstream_progress_start(&s);
 		evstream_loop(&s);
+		progress_end(&s.progress, evstream_now());
 		if (s.cfg.once)
 			evstream_once_done(&s);
 		evstream_publish(&s, NULL, 0);

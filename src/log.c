@@ -21,6 +21,8 @@ static const char *log_prog = "evpipe";
 static enum log_level log_max = LOG_LVL_INFO;
 static int log_journal;		/* stderr is a journal stream: "<N>" lines */
 static int log_native;		/* ... and journald's socket is there: entries with fields */
+static void (*log_line_hook)(void *arg, int after, enum log_level level);
+static void *log_line_arg;
 
 /* syslog(3) priorities, which journald reads from a "<N>" prefix. */
 static const struct { const char *name; int syslog_pri; } log_levels[] = {
@@ -56,6 +58,13 @@ log_open(const char *progname, enum log_level level)
 	log_journal = log_stderr_is_journal();
 	/* sd_journal_sendv drops messages silently when the socket is missing. */
 	log_native = log_journal && access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
+void
+log_set_line_hook(void (*hook)(void *arg, int after, enum log_level level), void *arg)
+{
+	log_line_hook = hook;
+	log_line_arg = arg;
 }
 
 void
@@ -129,8 +138,12 @@ log_vemit(enum log_level level, int errnum, const char *const *fields, const cha
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(head, sizeof(head), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (log_line_hook != NULL)
+		log_line_hook(log_line_arg, 0, level);
 	fprintf(stderr, "%s.%03ldZ %s[%ld] %s: %s\n", head, (long)(tv.tv_usec / 1000),
 	    log_prog, (long)getpid(), log_levels[level].name, msg);
+	if (log_line_hook != NULL)
+		log_line_hook(log_line_arg, 1, level);
 }
 
 /* errnum (errno, for the %m-style calls) is read before anything can change it. */

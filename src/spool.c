@@ -698,6 +698,7 @@ spool_pending(int dirfd, const struct spool_list *l, int (*done)(void *arg, cons
 	out->n = 0;
 	out->oldest = NULL;
 	out->oldest_mtime_us = 0;
+	out->bytes = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		if (done(arg, l->names[i]))
 			continue;
@@ -711,6 +712,7 @@ spool_pending(int dirfd, const struct spool_list *l, int (*done)(void *arg, cons
 			return -1;
 		}
 		us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+		out->bytes += (int64_t)st.st_size;
 		if (out->n++ == 0 || us < out->oldest_mtime_us) {
 			out->oldest_mtime_us = us;
 			out->oldest = l->names[i];

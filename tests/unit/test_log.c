@@ -3,7 +3,8 @@
  * program, pid and level, the structured fields left out (the words say it); with
  * JOURNAL_STREAM naming our stderr, the journal (or, where journald cannot be
  * reached, a "<N>" line); a JOURNAL_STREAM inherited by a redirected stderr is
- * ignored.  The level is checked first and errno survives every call.
+ * ignored.  The level is checked first and errno survives every call.  The line hook
+ * (a progress line's) brackets each plain line written, and only those.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +124,40 @@ test_journal_stream_goes_to_the_journal(void)
 	CHECK(strcmp(s, want) == 0, "no journald here, so a <N> line: got '%s'", s);
 }
 
+/* A progress line's stand-in: marks where it would clear itself and be drawn again. */
+static void
+hook(void *arg, int after, enum log_level level)
+{
+	(void)arg;
+	fprintf(stderr, "%s%d]", after ? "[after " : "[before ", (int)level);
+}
+
+static void
+test_line_hook_brackets_each_plain_line(void)
+{
+	const char *s, *line;
+
+	capture(NULL);
+	log_set_line_hook(hook, NULL);
+	say();
+	log_errx("an error");
+	s = captured();
+	line = strstr(s, "[before 1]");
+	CHECK(line == s && strstr(s, "reading a.csv") != NULL, "got '%s'", s);
+	CHECK(strstr(s, ": No such file or directory\n[after 1][before 0]") != NULL, "got '%s'", s);
+	CHECK(strlen(s) > 9 && strcmp(s + strlen(s) - 9, "[after 0]") == 0, "got '%s'", s);
+	CHECK(strstr(s, "info level") == NULL && strstr(s, "[before 3]") == NULL,
+	    "a message below the level calls no hook: '%s'", s);
+	capture("match");	/* the journal, or a "<N>" line for it: never a terminal's */
+	say();
+	s = captured();
+	CHECK(strstr(s, "[before") == NULL, "got '%s'", s);
+	log_set_line_hook(NULL, NULL);
+	capture(NULL);
+	say();
+	CHECK(strstr(captured(), "[before") == NULL, "removed: '%s'", captured());
+}
+
 int
 main(void)
 {
@@ -135,6 +170,7 @@ main(void)
 	RUN(test_plain_line_without_fields);
 	RUN(test_inherited_journal_stream_is_ignored);
 	RUN(test_journal_stream_goes_to_the_journal);
+	RUN(test_line_hook_brackets_each_plain_line);
 	dup2(saved, STDERR_FILENO);
 	unlink(out_path);
 	return check_exit();
