@@ -2,8 +2,9 @@
  * metrics — evstream's figures in the Prometheus text format (version 0.0.4),
  * published as a file for node_exporter's textfile collector.
  *
- * After each committed batch (and once at start) evstream renders every metric
- * and writes the text with durable_write_file: a hidden ".NAME.tmp", fsync,
+ * After each committed batch, once at start and at the end, and when the
+ * database stops or starts answering (every ~10 s while it does not) evstream
+ * renders every metric and writes the text with durable_write_file: a hidden ".NAME.tmp", fsync,
  * rename, directory fsync.  node_exporter reads only "*.prom" files, so it
  * never sees the temporary, and a scrape sees one whole version.  Point
  * `--collector.textfile.directory` at the file's directory; node_exporter
@@ -58,6 +59,8 @@ struct metrics {
 struct metrics_now {
 	uint64_t	 copy_bytes;		/* sink_get_stats */
 	uint64_t	 reconnects;
+	int		 database_up;		/* 0: the last database call failed, backing off */
+	double		 database_down_since;	/* Unix time the outage began; 0 when up */
 	size_t		 files_pending;
 	double		 lag_seconds;		/* age of the oldest pending file, 0 if none */
 	int64_t		 watermark_us;		/* EVENT_TIME_NONE: written as NaN */

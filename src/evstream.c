@@ -147,6 +147,7 @@ struct evstream {
 	int			 exit_code;	/* 1: --once could not finish */
 	double			 finish_at;	/* when to try an unfinished batch again */
 	int			 db_down;	/* an outage is in progress (logged once) */
+	double			 db_down_since;	/* when it began (Unix time), for the metrics */
 	char			 last_state[8];	/* its SQLSTATE: a new cause is logged too */
 	double			 backoff;
 	struct notify		 notify;	/* systemd: ready, status, watchdog */
@@ -251,16 +252,30 @@ evstream_sink_hook(void *arg, const char *point)
 	evstream_failpoint(point);
 }
 
+/* How often the metrics file is rewritten while the database is down, in seconds. */
+#define EVSTREAM_DOWN_REFRESH 10
+
+static void evstream_publish(struct evstream *s, const struct batch *b, double seconds);
+static double evstream_wallclock(void);
+
 /*
  * Back off after a database failure.  The cause is logged once per outage (and
  * again only if it changes), so a long outage does not flood the journal.
+ *
+ * The metrics file says evpipe_database_up 0 as the outage begins, and is
+ * written again every EVSTREAM_DOWN_REFRESH s while it lasts (a backoff may be
+ * longer: retry_max), so its mtime, which node_exporter exports, tells an outage
+ * from a hung daemon.  Only an outage pays for these writes: a batch that
+ * commits never comes here.
  */
 static void
 evstream_outage(struct evstream *s, const char *doing)
 {
 	const char *state = sink_sqlstate(s->sink);
+	int began = !s->db_down;
+	double until, next;
 
-	if (!s->db_down || strcmp(state, s->last_state) != 0) {
+	if (began || strcmp(state, s->last_state) != 0) {
 		log_errx("database unavailable while %s: %s; retrying with backoff (at most %g s), "
 		    "the checkpoint does not advance", doing, sink_error(s->sink), s->cfg.retry_max);
 		notify_status(&s->notify, "database unavailable while %s; retrying every %g s at "
@@ -269,22 +284,40 @@ evstream_outage(struct evstream *s, const char *doing)
 		log_debug("database still unavailable while %s: %s", doing, sink_error(s->sink));
 	snprintf(s->last_state, sizeof(s->last_state), "%s", state);
 	s->db_down = 1;
+	if (began) {
+		s->db_down_since = evstream_wallclock();
+		evstream_publish(s, NULL, 0);
+	}
 	s->backoff = s->backoff > 0 ? s->backoff * 2 : 0.25;
 	if (s->backoff > s->cfg.retry_max)
 		s->backoff = s->cfg.retry_max;
-	evstream_sleep_until(s, evstream_now() + s->backoff);
+	until = evstream_now() + s->backoff;
+	/* publish moves metrics_at on even when the write fails: no busy loop. */
+	while (!evstream_stop && s->metrics_path[0] != '\0' &&
+	    (next = s->metrics_at + EVSTREAM_DOWN_REFRESH) < until) {
+		evstream_sleep_until(s, next);
+		if (!evstream_stop)
+			evstream_publish(s, NULL, 0);
+	}
+	evstream_sleep_until(s, until);
 }
 
+/* The database answered: the metrics file says so at once, not after the batch. */
 static void
 evstream_db_ok(struct evstream *s)
 {
-	if (s->db_down) {
+	int was_down = s->db_down;
+
+	if (was_down) {
 		log_info("database answers again; resuming");
 		notify_status(&s->notify, "database answers again; last batch %lld",
 		    (long long)ckpt_last_batch(s->ckpt));
 	}
 	s->db_down = 0;
+	s->db_down_since = 0;
 	s->backoff = 0;
+	if (was_down)
+		evstream_publish(s, NULL, 0);
 }
 
 /* Connect, retrying until the database answers.  -1 if a signal asked us to stop. */
@@ -613,7 +646,9 @@ evstream_warn_future(const struct evstream *s)
 
 /*
  * The metrics file, after each commit (b != NULL), once at start, so a scrape
- * never shows an earlier process's counters, and once at the end.  A --once
+ * never shows an earlier process's counters, once at the end, and as the
+ * database goes away, every ~10 s while it is away, and as it returns
+ * (evstream_outage, evstream_db_ok).  A --once
  * backfill commits batches back to back: there it is written at most once a
  * second, since two more fsyncs per batch would slow a backfill of small files
  * by a third and no scraper looks that often.  Failing to write it is logged
@@ -655,6 +690,8 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	now.dedupe_entries = dedupe_count(s->dd);
 	now.dedupe_evicted_full = dedupe_evicted_full(s->dd);
 	now.last_batch = ckpt_last_batch(s->ckpt);
+	now.database_up = !s->db_down;
+	now.database_down_since = s->db_down ? s->db_down_since : 0;
 	if (metrics_write(&s->metrics, &now, s->metrics_path) < 0) {
 		if (!s->metrics.failing++)
 			log_warn("metrics file %s not written; going on without it", s->metrics_path);

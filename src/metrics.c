@@ -187,6 +187,11 @@ metrics_render_now(struct metrics *m, const struct metrics_now *now)
 	    "(a retried batch counts again).", now->copy_bytes) < 0 ||
 	    metrics_counter(m, "evpipe_database_reconnects_total", "Database connections opened "
 	    "after the first.", now->reconnects) < 0 ||
+	    metrics_gauge(m, "evpipe_database_up", "1: the last database call succeeded; 0: "
+	    "evstream is backing off after a failure (rewritten every ~10 s meanwhile).",
+	    now->database_up ? 1 : 0) < 0 ||
+	    metrics_gauge(m, "evpipe_database_down_since_seconds", "When the current database "
+	    "outage began (Unix time; 0: up).", now->database_down_since) < 0 ||
 	    metrics_gauge(m, "evpipe_files_pending", "Files in the spool not committed yet.",
 	    (double)now->files_pending) < 0 ||
 	    metrics_gauge(m, "evpipe_lag_seconds", "Age of the oldest pending file (0: none).",

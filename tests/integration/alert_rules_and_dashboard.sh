@@ -75,6 +75,7 @@ batch_duration_p99 histogram_quantile(0.99, .*evpipe_batch_duration_seconds_buck
 backlog_files evpipe_files_pending
 backlog_age evpipe_lag_seconds
 rejects_by_reason by (reason) (rate(evpipe_rows_invalid_total
+database_up stat evpipe_database_up{
 database_reconnects evpipe_database_reconnects_total
 quarantine evpipe_files_quarantined_total
 EOF

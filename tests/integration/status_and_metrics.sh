@@ -3,7 +3,9 @@
 # state exactly (known values from a seeded run, and the database's own counts);
 # the exit code says stalled while a file waits too long or the database is
 # down, and healthy again after; the daemon's metrics file, scraped twice, only
-# grows, equals the database's counts and passes `promtool check metrics`; a
+# grows, equals the database's counts and passes `promtool check metrics`; it
+# says evpipe_database_up 0 within seconds of an outage, stays fresh (rewritten)
+# while the outage lasts, and says 1 again once the database answers; a
 # quarantined file, repaired and requeued, lands exactly once; requeueing a file
 # that was committed is refused, whether the checkpoint or only
 # evstream_batches remembers it.
@@ -138,7 +140,25 @@ check_eq "status_database_down_exit_1" "1 false false" "$rc $(js '"\(.healthy) \
 check "status_database_down_says_why" jq -e '.problems | any(test("^database unavailable: "))' "$ST/status.json"
 check_eq "requeue_refused_while_database_down" 1 "$(evs quarantine requeue events_zz_daemon_quarantine.csv >/dev/null 2>"$ST/err"; echo $?)"
 check "requeue_refusal_names_the_database" grep -q 'cannot ask evstream_batches' "$ST/err"
+# A file to load makes the daemon meet the outage (an idle one does not ask the database).
+t_down=$(date +%s)
+check_eq "metrics_database_up_before_outage" 1 "$(metric evpipe_database_up)"
+evgen_run --count=1 --rows_per_file=5
+metric_is() { [[ $(metric "$1" 2>/dev/null) == "$2" ]]; }
+wait_for 15 metric_is evpipe_database_up 0
+check_eq "metrics_database_up_0_during_outage" 0 "$(metric evpipe_database_up)"
+check "metrics_database_down_since_plausible" awk -v a="$t_down" -v b="$(date +%s)" \
+	'$1 == "evpipe_database_down_since_seconds" { ok = $2 >= a - 1 && $2 <= b + 1 } END { exit !ok }' "$PROM"
+# Rewritten while the outage lasts (every ~10 s), so node_exporter's mtime stays fresh.
+m0=$(stat -c %Y "$PROM")
+mtime_after() { (($(stat -c %Y "$PROM") > $1)); }
+wait_for 15 mtime_after "$m0"
+check_eq "metrics_file_rewritten_during_outage" "yes 0" \
+	"$(mtime_after "$m0" && echo yes || echo no) $(metric evpipe_database_up)"
 pg_start_server
+wait_for 15 metric_is evpipe_database_up 1
+check_eq "metrics_database_up_1_when_it_returns" "1 0" \
+	"$(metric evpipe_database_up) $(metric evpipe_database_down_since_seconds)"
 check_eq "status_healthy_when_database_returns" "0 true" "$(status_json; echo "$? $(js .database.up)")"
 evgen_run --count=1 --rows_per_file=5
 wait_for 30 drained

@@ -61,7 +61,8 @@ static void
 test_batch_counted_exactly(void)
 {
 	struct metrics m;
-	struct metrics_now now = { .copy_bytes = 4096, .reconnects = 2, .files_pending = 3,
+	struct metrics_now now = { .copy_bytes = 4096, .reconnects = 2, .database_up = 1,
+	    .files_pending = 3,
 	    .lag_seconds = 12.5, .watermark_us = 1767225600000000, .max_event_time_us =
 	    1767225900000000, .dedupe_entries = 914, .last_batch = 41 };
 	struct batch b;
@@ -88,6 +89,8 @@ test_batch_counted_exactly(void)
 		"evpipe_rows_invalid_total{reason=\"user_id\"} 0",
 		"evpipe_copy_bytes_total 4096",
 		"evpipe_database_reconnects_total 2",
+		"evpipe_database_up 1",
+		"evpipe_database_down_since_seconds 0",
 		"evpipe_files_pending 3",
 		"evpipe_lag_seconds 12.500000",
 		"evpipe_watermark_seconds 1767225600",
@@ -139,6 +142,9 @@ test_every_sample_is_declared(void)
 	CHECK(samples >= 30, "%d samples", samples);
 	CHECK(has_line(render(&m, &now), "evpipe_watermark_seconds NaN"), "no watermark: NaN");
 	CHECK(has_line(render(&m, &now), "evpipe_last_batch_timestamp_seconds 0"), "no batch: 0");
+	now.database_down_since = 1767225600.5;	/* database_up stays 0: an outage */
+	CHECK(has_line(render(&m, &now), "evpipe_database_up 0") && has_line(render(&m, &now),
+	    "evpipe_database_down_since_seconds 1767225600.500000"), "database down");
 	free(copy);
 	metrics_free(&m);
 }
