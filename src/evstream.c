@@ -96,7 +96,7 @@ static const struct cfg_key evstream_keys[] = {
 	    clean_choices, 0, "committed files: off (leave) | delete | archive (move to archive/)" },
 	K(retry_max, CFG_DOUBLE, "30", 0.1, 3600, "longest pause, in seconds, between database retries"),
 	K(metrics_file, CFG_STR, "evpipe.prom", 0, 0, "Prometheus textfile written after each "
-	    "batch, for node_exporter's textfile collector (relative: under checkpoint_dir; "
+	    "batch and every 10 s of a database outage, for node_exporter's textfile collector (relative: under checkpoint_dir; "
 	    "empty = off)"),
 	K(stall_triggers, CFG_INT, "6", 1, 1000000, "evstream status says stalled (exit 1) once "
 	    "a pending file is older than this many trigger_intervals"),
