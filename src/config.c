@@ -105,19 +105,6 @@ cfg_set_key(const struct cfg_key *k, void *obj, const char *v, char *err, size_t
 }
 
 int
-cfg_set(const struct cfg_table *t, void *obj, const char *name, const char *value,
-    char *err, size_t errlen)
-{
-	const struct cfg_key *k = cfg_find(t, name);
-
-	if (k == NULL) {
-		snprintf(err, errlen, "unknown key '%s' (see --help)", name);
-		return -1;
-	}
-	return cfg_set_key(k, obj, value, err, errlen);
-}
-
-int
 cfg_defaults(const struct cfg_table *t, void *obj)
 {
 	char err[256];
@@ -365,22 +352,6 @@ cfg_usage(const struct cfg_table *t, FILE *out)
 		fprintf(out, "  --%s%s\n      %s [%s; default: %s]\n", k->name,
 		    k->type == CFG_BOOL ? "" : "=VALUE", k->help, what,
 		    (k->flags & CFG_SECRET) ? "(none)" : (k->def && *k->def ? k->def : "\"\""));
-	}
-}
-
-void
-cfg_print_example(const struct cfg_table *t, FILE *out)
-{
-	char what[256];
-
-	fprintf(out, "[%s]\n", t->section);
-	for (size_t i = 0; i < t->nkeys; i++) {
-		const struct cfg_key *k = &t->keys[i];
-		if (k->flags & CFG_CLI_ONLY)
-			continue;
-		cfg_describe(k, what, sizeof(what));
-		fprintf(out, "\n; %s [%s]\n%s = %s\n", k->help, what, k->name,
-		    (k->flags & CFG_SECRET) ? "" : (k->def ? k->def : ""));
 	}
 }
 

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -56,23 +55,6 @@ log_open(const char *progname, enum log_level level)
 	log_journal = log_stderr_is_journal();
 	/* sd_journal_sendv drops messages silently when the socket is missing. */
 	log_native = log_journal && access("/run/systemd/journal/socket", W_OK) == 0;
-}
-
-void
-log_set_level(enum log_level level)
-{
-	log_max = level;
-}
-
-int
-log_level_parse(const char *name, enum log_level *out)
-{
-	for (size_t i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
-		if (strcasecmp(name, log_levels[i].name) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	return -1;
 }
 
 int
