@@ -420,9 +420,18 @@ main(int argc, char **argv)
 		log_info("removed %d stale temporary file(s) left by an earlier crash", removed);
 
 	const struct gen_params gp = {
-		e.cfg.rows_per_file, e.cfg.user_id_min, e.cfg.user_id_max, e.cfg.product_id_min,
-		e.cfg.product_id_max, e.cfg.purchase_rate, e.cfg.price_min, e.cfg.price_max,
-		e.cfg.duplicate_rate, e.cfg.late_rate, e.cfg.invalid_rate, e.cfg.late_delay,
+		.rows_per_file = e.cfg.rows_per_file,
+		.user_id_min = e.cfg.user_id_min,
+		.user_id_max = e.cfg.user_id_max,
+		.product_id_min = e.cfg.product_id_min,
+		.product_id_max = e.cfg.product_id_max,
+		.purchase_rate = e.cfg.purchase_rate,
+		.price_min = e.cfg.price_min,
+		.price_max = e.cfg.price_max,
+		.duplicate_rate = e.cfg.duplicate_rate,
+		.late_rate = e.cfg.late_rate,
+		.invalid_rate = e.cfg.invalid_rate,
+		.late_delay = e.cfg.late_delay,
 	};
 	if ((e.gen = gen_new(&gp, evgen_seed(e.cfg.seed))) == NULL)
 		fatal("allocating the generator");

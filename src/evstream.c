@@ -1748,10 +1748,18 @@ evstream_close(struct evstream *s)
 static int
 evstream_ops(struct evstream *s, char **words, int json)
 {
-	const struct ops_config c = { s->cfg.spool_dir, s->cfg.checkpoint_dir, s->cfg.conninfo,
-	    s->cfg.db_schema, s->cfg.metrics_file, s->cfg.trigger_interval,
-	    s->cfg.watermark_delay, s->cfg.stall_triggers, s->cfg.reject_alarm_share,
-	    s->cfg.reject_alarm_batches };
+	const struct ops_config c = {
+		.spool_dir = s->cfg.spool_dir,
+		.checkpoint_dir = s->cfg.checkpoint_dir,
+		.conninfo = s->cfg.conninfo,
+		.db_schema = s->cfg.db_schema,
+		.metrics_file = s->cfg.metrics_file,
+		.trigger_interval = s->cfg.trigger_interval,
+		.watermark_delay = s->cfg.watermark_delay,
+		.stall_triggers = s->cfg.stall_triggers,
+		.reject_alarm_share = s->cfg.reject_alarm_share,
+		.reject_alarm_batches = s->cfg.reject_alarm_batches,
+	};
 	int rc;
 
 	log_open("evstream", (enum log_level)s->cfg.log_level);
