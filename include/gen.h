@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "util.h"
 
 struct gen_params {
 	long	rows_per_file;
@@ -56,7 +57,7 @@ void gen_free(struct gen *);
  * end_us].  The text stays valid until the next call.  -1 on ENOMEM.
  */
 int gen_file(struct gen *g, int64_t end_us, const char **text, size_t *len,
-    struct gen_stats *st) __attribute__((warn_unused_result));
+    struct gen_stats *st) MUSTCHECK;
 
 /*
  * The last gen_file()'s text was not published (evgen could not make it
