@@ -35,6 +35,7 @@
 #include "ops.h"
 #include "sink.h"
 #include "spool.h"
+#include "util.h"
 #include "validate.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG
@@ -1322,15 +1323,10 @@ evstream_quarantine_odd(struct evstream *s, const struct spool_list *odd)
 static int
 evstream_grow_plan(struct evstream *s)
 {
-	size_t ncap = s->capplan ? s->capplan * 2 : 64;
-	size_t *p = reallocarray(s->plan, ncap, sizeof(*p));
-
-	if (p == NULL) {
+	if (ALLOC_GROW(s->plan, s->nplan + 1, s->capplan, 64) < 0) {
 		log_warn("planning a batch: out of memory; the batch takes fewer files");
 		return -1;
 	}
-	s->plan = p;
-	s->capplan = ncap;
 	return 0;
 }
 

@@ -137,18 +137,7 @@ gen_uuid(struct gen *g, uint8_t out[16])
 static int
 gen_reserve(struct gen *g, size_t more)
 {
-	size_t ncap = g->cap ? g->cap : 64 * 1024;
-	char *p;
-
-	if (g->len + more <= g->cap)
-		return 0;
-	while (ncap < g->len + more)
-		ncap *= 2;
-	if ((p = realloc(g->buf, ncap)) == NULL)
-		return -1;
-	g->buf = p;
-	g->cap = ncap;
-	return 0;
+	return ALLOC_GROW(g->buf, g->len + more, g->cap, 64 * 1024);
 }
 
 static char *
