@@ -24,6 +24,7 @@
 #include "log.h"
 #include "notify.h"
 #include "spool.h"
+#include "util.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG	/* bad configuration or usage */
 
@@ -150,34 +151,11 @@ evgen_check(const struct evgen_config *c, char *err, size_t errlen)
 	return -1;
 }
 
-static int64_t
-evgen_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Sleep, waking early for a signal, in slices that keep systemd's watchdog fed. */
 static void
 evgen_pause(struct notify *n, double seconds)
 {
-	double slice = notify_max_sleep(n);
-
-	while (!evgen_stop && seconds > 0) {
-		double d = slice > 0 && seconds > slice ? slice : seconds;
-		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) }, left;
-
-		seconds -= d;
-		if (nanosleep(&ts, &left) < 0) {
-			if (errno != EINTR)
-				break;
-			seconds += (double)left.tv_sec + (double)left.tv_nsec / 1e9;
-		}
-		evgen_take_hup();
-		notify_watchdog(n);
-	}
+	notify_sleep_until(n, util_now() + seconds, &evgen_stop, evgen_take_hup);
 }
 
 /* events_<UTC yyyymmddThhmmss.ffffff>_<uuid>.csv[.gz]: byte order is creation order. */
@@ -231,7 +209,7 @@ evgen_event_clock(const struct evgen *e)
 	double step = e->cfg.interval > 0 ? e->cfg.interval : 1.0;
 
 	if (e->cfg.seed == 0)
-		return evgen_now_us();
+		return util_wall_us();
 	return sim_epoch_us + (int64_t)((double)(e->files + 1) * step * 1e6);
 }
 
@@ -282,7 +260,7 @@ evgen_write_one(struct evgen *e)
 	const char *text;
 	size_t len;
 	char name[128];
-	int64_t now = evgen_now_us();
+	int64_t now = util_wall_us();
 	int rc, saved;
 
 	/* The spool is its path: files written into a directory moved aside are never read. */
@@ -334,7 +312,7 @@ evgen_done(const struct evgen *e)
 static void
 evgen_run(struct evgen *e)
 {
-	int64_t t0 = evgen_now_us();
+	int64_t t0 = util_wall_us();
 	double secs;
 	int rc;
 
@@ -350,7 +328,7 @@ evgen_run(struct evgen *e)
 		else if (!e->cfg.burst && !evgen_done(e))
 			evgen_pause(&e->notify, e->cfg.interval);
 	}
-	secs = (double)(evgen_now_us() - t0) / 1e6;
+	secs = (double)(util_wall_us() - t0) / 1e6;
 	log_info("stopping: wrote %ld files, %lld rows in %.3f s (%.0f rows/s)%s", e->files,
 	    (long long)e->rows, secs, secs > 0 ? (double)e->rows / secs : 0.0,
 	    e->failed ? " after a failed directory fsync" : evgen_stop ? " after a signal" : "");

@@ -195,33 +195,11 @@ evstream_take_hup(void)
 	    "restart it to apply a change (systemctl restart evstream)");
 }
 
-static double
-evstream_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * Sleep until the monotonic time `until`, waking early for a signal, and in slices
- * short enough to keep systemd's watchdog fed through a long trigger or backoff.
- */
+/* Sleep until the monotonic time `until`, waking early for a signal, watchdog fed. */
 static void
 evstream_sleep_until(struct evstream *s, double until)
 {
-	double left, slice = notify_max_sleep(&s->notify);
-
-	while (!evstream_stop && (left = until - evstream_now()) > 0) {
-		if (slice > 0 && left > slice)
-			left = slice;
-		struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
-		if (nanosleep(&ts, NULL) < 0 && errno != EINTR)
-			break;
-		evstream_take_hup();
-		notify_watchdog(&s->notify);
-	}
+	notify_sleep_until(&s->notify, until, &evstream_stop, evstream_take_hup);
 }
 
 /*
@@ -271,7 +249,7 @@ evstream_outage(struct evstream *s, const char *doing)
 	s->backoff = s->backoff > 0 ? s->backoff * 2 : 0.25;
 	if (s->backoff > s->cfg.retry_max)
 		s->backoff = s->cfg.retry_max;
-	evstream_sleep_until(s, evstream_now() + s->backoff);
+	evstream_sleep_until(s, util_now() + s->backoff);
 }
 
 static void
@@ -412,7 +390,7 @@ evstream_save_ckpt(struct evstream *s)
 			    s->cfg.checkpoint_dir, err);
 		if (evstream_stop)
 			return;
-		evstream_sleep_until(s, evstream_now() + 1);
+		evstream_sleep_until(s, util_now() + 1);
 	}
 	if (logged)
 		log_info("checkpoint %s written again; advancing", s->cfg.checkpoint_dir);
@@ -559,15 +537,6 @@ evstream_committed(void *arg, const char *name)
 	return ckpt_is_committed(arg, name);
 }
 
-static double
-evstream_wallclock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * The latest event time a batch accepts: this machine's clock plus
  * max_future_seconds, read once per batch.  Without it one row from a skewed
@@ -577,7 +546,7 @@ evstream_wallclock(void)
 static int64_t
 evstream_future_bound(const struct evstream *s)
 {
-	double bound = (evstream_wallclock() + s->cfg.max_future_seconds) * 1e6;
+	double bound = (double)util_wall_us() + s->cfg.max_future_seconds * 1e6;
 
 	return bound >= (double)INT64_MAX ? INT64_MAX : (int64_t)bound;
 }
@@ -621,15 +590,15 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	struct metrics_now now = { 0 };
 	struct spool_pending p;
 	struct sink_stats st;
-	double wall = evstream_wallclock();
+	double wall = (double)util_wall_us() / 1e6;
 
 	if (s->metrics_path[0] == '\0')
 		return;
 	if (b != NULL)
 		metrics_add_batch(&s->metrics, b, seconds, wall);
-	if (b != NULL && s->cfg.once && evstream_now() - s->metrics_at < 1)
+	if (b != NULL && s->cfg.once && util_now() - s->metrics_at < 1)
 		return;
-	s->metrics_at = evstream_now();
+	s->metrics_at = util_now();
 	for (int j = 0; j < s->nslices; j++) {
 		sink_get_stats(s->slices[j], &st);
 		now.copy_bytes += st.copy_bytes;
@@ -708,7 +677,7 @@ evstream_taken(struct evstream *s)
 	if (!s->unfinished && ckpt_last_batch(s->ckpt) == last && ckpt_count(s->ckpt) == known) {
 		log_errx("batch %lld was refused as taken, but the database shows no batch or file "
 		    "that took it; trying again in %g s", (long long)s->b.id, s->cfg.retry_max);
-		evstream_sleep_until(s, evstream_now() + s->cfg.retry_max);
+		evstream_sleep_until(s, util_now() + s->cfg.retry_max);
 	}
 	return evstream_stop ? -1 : 0;
 }
@@ -1022,11 +991,11 @@ evstream_finished(struct evstream *s)
 
 	if (!s->unfinished)
 		return 0;
-	if (evstream_now() < s->finish_at)
+	if (util_now() < s->finish_at)
 		return -1;
 	if ((rc = evstream_finish(s)) == 0)
 		return 0;
-	s->finish_at = evstream_now() + s->cfg.retry_max;	/* a file is not back at once */
+	s->finish_at = util_now() + s->cfg.retry_max;	/* a file is not back at once */
 	if (rc < 0)
 		evstream_outage(s, "finishing a batch's slices");
 	else if (s->cfg.once) {
@@ -1118,8 +1087,8 @@ evstream_record(struct evstream *s, double t0)
 		s->merge = 0;
 	evstream_warn_rejects(s);
 	evstream_warn_future(s);
-	evstream_log_batch(s, (evstream_now() - t0) * 1000);
-	evstream_publish(s, b, evstream_now() - t0);
+	evstream_log_batch(s, (util_now() - t0) * 1000);
+	evstream_publish(s, b, util_now() - t0);
 }
 
 /* Where name is in a listing sorted by strcmp, or SIZE_MAX. */
@@ -1428,7 +1397,7 @@ evstream_note_scan(struct evstream *s)
 {
 	s->scan_settled = fstat(s->spool_fd, &s->scan_st) == 0 &&
 	    (double)s->scan_st.st_ctim.tv_sec + (double)s->scan_st.st_ctim.tv_nsec / 1e9 <
-	    evstream_wallclock() - EVSTREAM_SETTLED;
+	    (double)util_wall_us() / 1e6 - EVSTREAM_SETTLED;
 }
 
 /* Names that left the spool can never be seen again: the checkpoint forgets them. */
@@ -1446,7 +1415,7 @@ evstream_relist(struct evstream *s)
 	if (s->watch >= 0)
 		(void)close(s->watch);	/* inotify: nothing to lose */
 	s->watch = spool_watch_open(s->spool_fd);
-	s->relist_at = evstream_now() + EVSTREAM_RELIST_SECONDS;
+	s->relist_at = util_now() + EVSTREAM_RELIST_SECONDS;
 	evstream_note_scan(s);
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
 		s->scan_settled = 0;
@@ -1476,7 +1445,7 @@ evstream_refresh(struct evstream *s)
 {
 	struct spool_delta *d = &s->delta;
 
-	if (s->watch < 0 || evstream_now() >= s->relist_at)
+	if (s->watch < 0 || util_now() >= s->relist_at)
 		return s->watch < 0 && evstream_spool_unchanged(s) ? 0 : evstream_relist(s);
 	if (spool_watch_read(s->watch, s->spool_fd, d) != 0)
 		return evstream_relist(s);
@@ -1502,7 +1471,7 @@ evstream_refresh(struct evstream *s)
 static int
 evstream_step(struct evstream *s)
 {
-	double t0 = evstream_now();
+	double t0 = util_now();
 	size_t from = 0;
 	int f, changed, rc, first = 1;
 
@@ -1547,7 +1516,7 @@ evstream_step(struct evstream *s)
 static void
 evstream_loop(struct evstream *s)
 {
-	double next = evstream_now();
+	double next = util_now();
 	int n;
 
 	while (!evstream_stop) {
@@ -1558,8 +1527,8 @@ evstream_loop(struct evstream *s)
 			continue;
 		/* Fixed rate: a batch that overran its slot is followed at once. */
 		next += s->cfg.trigger_interval;
-		if (next < evstream_now())
-			next = evstream_now();
+		if (next < util_now())
+			next = util_now();
 		evstream_sleep_until(s, next);
 	}
 }
@@ -1711,7 +1680,7 @@ evstream_open(struct evstream *s)
 		fatal("allocating the reader and the dedupe set");
 	batch_init(&s->b);
 	batch_init(&s->rb);
-	metrics_init(&s->metrics, evstream_wallclock());
+	metrics_init(&s->metrics, (double)util_wall_us() / 1e6);
 	if (metrics_path(s->cfg.checkpoint_dir, s->cfg.metrics_file, s->metrics_path,
 	    sizeof(s->metrics_path)) < 0) {
 		log_errx("bad configuration: metrics_file=%s: path too long", s->cfg.metrics_file);
