@@ -70,7 +70,4 @@ void gen_unpublish(struct gen *g);
 /* 16 random bytes from gen's generator, as a version-4 UUID (file names use it). */
 void gen_uuid(struct gen *g, uint8_t out[16]);
 
-/* "YYYY-MM-DD HH:MM:SS.ffffff" (26 chars, no NUL) for a UTC instant. */
-void gen_format_time(int64_t us, char out[26]);
-
 #endif

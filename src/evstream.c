@@ -513,7 +513,7 @@ evstream_log_batch(struct evstream *s, double ms)
 	char wm[32] = "none", f_id[48], f_rows[48], f_rej[48], f_wm[48];
 
 	if (b->watermark_us != EVENT_TIME_NONE)
-		ts_format(b->watermark_us, wm);
+		util_format_time(b->watermark_us, wm);
 	s->written_total += b->n.written;
 	notify_status(&s->notify, "last batch %lld: %lld rows written (%lld since start), "
 	    "%zu files pending, watermark %s", (long long)b->id, (long long)b->n.written,
@@ -563,7 +563,7 @@ evstream_warn_future(const struct evstream *s)
 
 	if (b->n.future == 0 || !log_enabled(LOG_LVL_WARNING))
 		return;
-	ts_format(b->future_us, bound);
+	util_format_time(b->future_us, bound);
 	evstream_file_warn(b->files[b->future_file], 0, "batch %lld: %lld row%s dated after %s "
 	    "UTC (this clock + max_future_seconds %g), the first %s/%s line %lld; rejected as "
 	    "'future', the watermark did not move: is a producer's clock wrong? (evstream(8), "
