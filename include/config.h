@@ -45,8 +45,9 @@ struct cfg_table {
 	size_t			 nkeys;
 };
 
-/* Fill every key with its default.  Returns 0, or -1 if a default is invalid (a bug). */
-int cfg_defaults(const struct cfg_table *t, void *obj) MUSTCHECK;
+/* Fill every key with its default.  Returns 0, or -1 with err filled if a default is
+ * invalid (a bug). */
+int cfg_defaults(const struct cfg_table *t, void *obj, char *err, size_t errlen) MUSTCHECK;
 
 /* Read an INI file: keys outside [section] (or in the unnamed section) are read too;
  * other sections are ignored so one file can hold both daemons' settings. */

@@ -105,17 +105,13 @@ cfg_set_key(const struct cfg_key *k, void *obj, const char *v, char *err, size_t
 }
 
 int
-cfg_defaults(const struct cfg_table *t, void *obj)
+cfg_defaults(const struct cfg_table *t, void *obj, char *err, size_t errlen)
 {
-	char err[256];
-
 	for (size_t i = 0; i < t->nkeys; i++) {
 		const struct cfg_key *k = &t->keys[i];
 		const char *def = k->def ? k->def : (k->type == CFG_STR ? "" : "0");
-		if (cfg_set_key(k, obj, def, err, sizeof(err)) < 0) {
-			fprintf(stderr, "config: bad built-in default: %s\n", err);
+		if (cfg_set_key(k, obj, def, err, errlen) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -295,8 +291,10 @@ cfg_command_line(const struct cfg_table *t, void *obj, int argc, char **argv,
 	char err[512];
 	int help, version, first;
 
-	if (cfg_defaults(t, obj) < 0)
+	if (cfg_defaults(t, obj, err, sizeof(err)) < 0) {
+		fprintf(stderr, "config: bad built-in default: %s\n", err);
 		exit(CFG_EXIT_CONFIG);
+	}
 	if (cfg_parse_args(t, obj, argc, argv, &help, &version, &first, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		cfg_free(t, obj);
