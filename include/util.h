@@ -4,15 +4,18 @@
  * It sits below every other module and includes no header of ours.
  *
  * Errors: three styles, each where it fits (a new function takes its module's):
- *   -1 (or NULL) with errno   a call that wraps the system (durable, spool, gz, csvin's
- *                             reads, metrics' write, ALLOC_GROW): errno says what
- *                             failed, and the caller, which knows the file and what
- *                             happens next, writes the log line (log_warn adds
- *                             strerror).  The usual style.
+ *   -1 (or NULL) with errno   a call that wraps the system (durable, spool, gz_compress,
+ *                             metrics' write, ALLOC_GROW): errno says what failed,
+ *                             and the caller, which knows the file and what happens
+ *                             next, writes the log line (log_warn adds strerror).
+ *                             The usual style.
  *   char *err, size_t errlen  a failure whose reason errno cannot say, told once to a
  *                             person: a configuration value out of range (config,
  *                             evgen_check), a damaged checkpoint (ckpt_open/read/save),
- *                             the database refusing a connection (sink_new).
+ *                             the database refusing a connection (sink_new); and
+ *                             beside a status enum where reading a file can end in
+ *                             several ways, each handled apart (csvin_read,
+ *                             batch_read_file: the text names the line).
  *   kept in the object        the sink: one libpq session fails in many places within
  *                             one call, and its message is the server's; the loop
  *                             reads sink_error()/sink_sqlstate() after a call failed
