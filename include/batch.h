@@ -15,6 +15,7 @@
 
 #include "event.h"
 #include "spool.h"
+#include "util.h"
 
 struct reject {
 	uint32_t	file;		/* index into batch.files */
@@ -66,14 +67,12 @@ struct batch {
 #define BATCH_REJECTS_BYTES	(1024 * 1024)
 #define BATCH_REJECTS_MAX	16384
 
-#define BATCH_MUSTCHECK __attribute__((warn_unused_result))
-
 void batch_init(struct batch *b);
 void batch_reset(struct batch *b);	/* empty it, keep the memory */
 void batch_free(struct batch *b);
-int  batch_add_file(struct batch *b, const char *name) BATCH_MUSTCHECK;
+int  batch_add_file(struct batch *b, const char *name) MUSTCHECK;
 int  batch_add_reject(struct batch *b, uint32_t file, int64_t line, enum reject_reason why,
-	const char *raw, size_t rawlen) BATCH_MUSTCHECK;
+	const char *raw, size_t rawlen) MUSTCHECK;
 static inline const char *
 batch_reject_raw(const struct batch *b, const struct reject *r)
 {
@@ -120,6 +119,6 @@ enum batch_file_status {
  */
 enum batch_file_status batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd,
 	const struct batch_out *out, int dirfd, const char *name, char *err, size_t errlen)
-	BATCH_MUSTCHECK;
+	MUSTCHECK;
 
 #endif

@@ -3,8 +3,9 @@
  *
  * From that table alone come: the defaults, the INI file reader (inih), the
  * command-line overrides (--key=value, --key value, and bare --flag for booleans),
- * the range checks, and `--help`.  tests/unit/test_config.c checks each daemon's
- * example .ini against its table, so documentation cannot drift from the code.
+ * the range checks, and `--help`.  tests/system/config_example_matches.sh checks
+ * that the example systemd/evpipe.ini lists every key `--help` prints, and that
+ * both daemons accept it, so the documentation cannot drift from the code.
  *
  * Precedence: defaults < INI file (-c PATH) < command line.
  */
@@ -13,6 +14,8 @@
 
 #include <stddef.h>
 #include <stdio.h>
+
+#include "util.h"
 
 enum cfg_type {
 	CFG_STR,	/* char *, owned (strdup'ed) */
@@ -42,19 +45,14 @@ struct cfg_table {
 	size_t			 nkeys;
 };
 
-#define CFG_MUSTCHECK __attribute__((warn_unused_result))
-
-/* Fill every key with its default.  Returns 0, or -1 if a default is invalid (a bug). */
-int cfg_defaults(const struct cfg_table *t, void *obj) CFG_MUSTCHECK;
-
-/* Set one key from text.  On error writes "key=value: why (accepted: range)" to err. */
-int cfg_set(const struct cfg_table *t, void *obj, const char *name, const char *value,
-    char *err, size_t errlen) CFG_MUSTCHECK;
+/* Fill every key with its default.  Returns 0, or -1 with err filled if a default is
+ * invalid (a bug). */
+int cfg_defaults(const struct cfg_table *t, void *obj, char *err, size_t errlen) MUSTCHECK;
 
 /* Read an INI file: keys outside [section] (or in the unnamed section) are read too;
  * other sections are ignored so one file can hold both daemons' settings. */
 int cfg_load_file(const struct cfg_table *t, void *obj, const char *path,
-    char *err, size_t errlen) CFG_MUSTCHECK;
+    char *err, size_t errlen) MUSTCHECK;
 
 /*
  * Parse argv: -c PATH / --config PATH loads a file first; -h/--help and
@@ -63,7 +61,7 @@ int cfg_load_file(const struct cfg_table *t, void *obj, const char *path,
  * Returns 0 or -1 with err filled.
  */
 int cfg_parse_args(const struct cfg_table *t, void *obj, int argc, char **argv,
-    int *want_help, int *want_version, int *first_arg, char *err, size_t errlen) CFG_MUSTCHECK;
+    int *want_help, int *want_version, int *first_arg, char *err, size_t errlen) MUSTCHECK;
 
 /*
  * The start of each daemon's main(): defaults, then -c FILE, then flags.  --help
@@ -77,9 +75,6 @@ int cfg_command_line(const struct cfg_table *t, void *obj, int argc, char **argv
 
 /* Print the options section of --help, generated from the table. */
 void cfg_usage(const struct cfg_table *t, FILE *out);
-
-/* Print an example INI file, every key with its help and default. */
-void cfg_print_example(const struct cfg_table *t, FILE *out);
 
 /* Free owned strings. */
 void cfg_free(const struct cfg_table *t, void *obj);

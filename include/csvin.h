@@ -49,8 +49,7 @@
 #include <stdint.h>
 
 #include "event.h"
-
-#define CSVIN_MUSTCHECK __attribute__((warn_unused_result))
+#include "util.h"
 
 #ifndef CSVIN_SMALL_SIZES
 #define CSVIN_MAX_RECORD	(16u * 1024 * 1024)	/* default bound on one record */
@@ -101,7 +100,7 @@ enum csvin_status {
 
 struct csvin;
 
-struct csvin	*csvin_new(void) CSVIN_MUSTCHECK;	/* NULL on ENOMEM */
+struct csvin	*csvin_new(void) MUSTCHECK;	/* NULL on ENOMEM */
 void		 csvin_free(struct csvin *r);
 
 /*
@@ -114,7 +113,7 @@ void		 csvin_free(struct csvin *r);
  * the file after CSVIN_IO must drop what it collected from the failed attempt.
  */
 enum csvin_status csvin_read(struct csvin *r, int dirfd, const char *name,
-    csvin_row_fn fn, void *arg, char *err, size_t errlen) CSVIN_MUSTCHECK;
+    csvin_row_fn fn, void *arg, char *err, size_t errlen) MUSTCHECK;
 
 /*
  * After csvin_read returned CSVIN_OK: fstat of the file it read, taken at its
@@ -132,7 +131,7 @@ const struct stat *csvin_read_stat(const struct csvin *r);
  * CSVIN_NOT_REGULAR.
  */
 enum csvin_status csvin_read_mem(struct csvin *r, const char *name, const void *buf, size_t len,
-    size_t slice, csvin_row_fn fn, void *arg, char *err, size_t errlen) CSVIN_MUSTCHECK;
+    size_t slice, csvin_row_fn fn, void *arg, char *err, size_t errlen) MUSTCHECK;
 
 const char	*csvin_status_name(enum csvin_status st);
 

@@ -53,7 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DEDUPE_MUSTCHECK __attribute__((warn_unused_result))
+#include "util.h"
 
 struct dedupe;
 
@@ -62,7 +62,7 @@ struct dedupe;
  * memory lasts).  NULL with errno ENOMEM when out of memory or when no table
  * could hold max_ids.
  */
-struct dedupe *dedupe_new(size_t max_ids) DEDUPE_MUSTCHECK;
+struct dedupe *dedupe_new(size_t max_ids) MUSTCHECK;
 void	dedupe_free(struct dedupe *d);
 
 /*
@@ -72,7 +72,7 @@ void	dedupe_free(struct dedupe *d);
  * time_us is EVENT_TIME_NONE.  A new id is stored even when the set is full:
  * the oldest quarter goes first (see above), so count stays <= max_ids.
  */
-int	dedupe_insert(struct dedupe *d, const uint8_t id[16], int64_t time_us) DEDUPE_MUSTCHECK;
+int	dedupe_insert(struct dedupe *d, const uint8_t id[16], int64_t time_us) MUSTCHECK;
 int	dedupe_contains(const struct dedupe *d, const uint8_t id[16]);
 
 /*

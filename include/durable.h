@@ -13,7 +13,8 @@
 
 #include <stddef.h>
 
-#define DURABLE_MUSTCHECK __attribute__((warn_unused_result))
+#include "util.h"
+
 #define DURABLE_TMP_SUFFIX ".tmp"
 
 /*
@@ -25,7 +26,7 @@
  * all three are < 0 for a caller that only rewrites the same name):
  * DURABLE_UNSYNCED, the fsync of the directory failed (the file is there under
  * its name, but a crash of the machine may lose the rename); DURABLE_TMP_LEFT
- * (durable_create_* only), the file is published and durable but its hidden
+ * (durable_create_at only), the file is published and durable but its hidden
  * temporary name could not be removed (durable_sweep removes it later).
  * Writing the same data again under another name would publish it twice.
  *
@@ -39,20 +40,16 @@
 #define DURABLE_TMP_LEFT	(-3)
 
 int durable_write_file(const char *dir, const char *name, const void *buf, size_t len)
-    DURABLE_MUSTCHECK;
+    MUSTCHECK;
+
+/* The same, relative to an open directory (no second lookup of its path). */
+int durable_write_at(int dirfd, const char *name, const void *buf, size_t len) MUSTCHECK;
 
 /*
- * Same, but fails with EEXIST instead of replacing an existing dir/name
- * (link(2)-style no-clobber, used for spool files whose names must be unique).
+ * Same, but fails with EEXIST instead of replacing an existing name (link(2)-style
+ * no-clobber, used for spool files whose names must be unique).
  */
-int durable_create_file(const char *dir, const char *name, const void *buf, size_t len)
-    DURABLE_MUSTCHECK;
-
-/* The same two, relative to an open directory (no second lookup of its path). */
-int durable_write_at(int dirfd, const char *name, const void *buf, size_t len)
-    DURABLE_MUSTCHECK;
-int durable_create_at(int dirfd, const char *name, const void *buf, size_t len)
-    DURABLE_MUSTCHECK;
+int durable_create_at(int dirfd, const char *name, const void *buf, size_t len) MUSTCHECK;
 
 /*
  * Append buf[0..len) to dir/name (created 0640 if missing, then the directory
@@ -63,17 +60,16 @@ int durable_create_at(int dirfd, const char *name, const void *buf, size_t len)
  * then be partly there.
  */
 int durable_append(const char *dir, const char *name, const void *buf, size_t len)
-    DURABLE_MUSTCHECK;
+    MUSTCHECK;
 
 /* fsync a directory: makes renames and unlinks in it durable. */
-int durable_sync_dir(const char *dir) DURABLE_MUSTCHECK;
-int durable_sync_dirfd(int dirfd) DURABLE_MUSTCHECK;
+int durable_sync_dir(const char *dir) MUSTCHECK;
 
 /*
  * Remove hidden temporaries ".<prefix>*.tmp" left by a crash.  Only call it
  * when no other writer is using the directory with that prefix.
  * Returns the number removed, or -1.
  */
-int durable_sweep(const char *dir, const char *prefix) DURABLE_MUSTCHECK;
+int durable_sweep(const char *dir, const char *prefix) MUSTCHECK;
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "util.h"
 
 struct gen_params {
 	long	rows_per_file;
@@ -56,7 +57,7 @@ void gen_free(struct gen *);
  * end_us].  The text stays valid until the next call.  -1 on ENOMEM.
  */
 int gen_file(struct gen *g, int64_t end_us, const char **text, size_t *len,
-    struct gen_stats *st) __attribute__((warn_unused_result));
+    struct gen_stats *st) MUSTCHECK;
 
 /*
  * The last gen_file()'s text was not published (evgen could not make it
@@ -68,8 +69,5 @@ void gen_unpublish(struct gen *g);
 
 /* 16 random bytes from gen's generator, as a version-4 UUID (file names use it). */
 void gen_uuid(struct gen *g, uint8_t out[16]);
-
-/* "YYYY-MM-DD HH:MM:SS.ffffff" (26 chars, no NUL) for a UTC instant. */
-void gen_format_time(int64_t us, char out[26]);
 
 #endif

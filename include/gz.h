@@ -18,7 +18,8 @@
 
 #include <stddef.h>
 
-#define GZ_MUSTCHECK __attribute__((warn_unused_result))
+#include "util.h"
+
 #define GZ_SUFFIX ".gz"
 
 enum gz_status {
@@ -38,7 +39,7 @@ struct gz_in;
 /* Text out: n > 0 bytes, valid during the call.  0 to go on, non-zero to stop. */
 typedef int (*gz_out_fn)(void *arg, const char *p, size_t n);
 
-struct gz_in	*gz_in_new(void) GZ_MUSTCHECK;	/* NULL on ENOMEM */
+struct gz_in	*gz_in_new(void) MUSTCHECK;	/* NULL on ENOMEM */
 void		 gz_in_free(struct gz_in *z);
 void		 gz_in_reset(struct gz_in *z);	/* a new file starts */
 
@@ -47,10 +48,10 @@ void		 gz_in_reset(struct gz_in *z);	/* a new file starts */
  * outcap bytes, written into out (the caller's buffer, reused).
  */
 enum gz_status	 gz_in_feed(struct gz_in *z, const void *p, size_t n, char *out, size_t outcap,
-		    gz_out_fn fn, void *arg) GZ_MUSTCHECK;
+		    gz_out_fn fn, void *arg) MUSTCHECK;
 
 /* The input ended: GZ_OK when it ended at the end of a member, else GZ_CORRUPT. */
-enum gz_status	 gz_in_end(struct gz_in *z) GZ_MUSTCHECK;
+enum gz_status	 gz_in_end(struct gz_in *z) MUSTCHECK;
 
 /*
  * After GZ_CORRUPT: what was wrong, as "damaged gzip archive: <zlib's words>",
@@ -65,6 +66,6 @@ const char	*gz_in_error(const struct gz_in *z);
  * size; reused across calls), *outlen its length.  -1 with errno = ENOMEM.
  */
 int gz_compress(const void *in, size_t n, char **out, size_t *outlen, size_t *outcap)
-	GZ_MUSTCHECK;
+	MUSTCHECK;
 
 #endif

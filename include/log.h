@@ -24,8 +24,6 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 void log_open(const char *progname, enum log_level level);
-void log_set_level(enum log_level level);
-int  log_level_parse(const char *name, enum log_level *out);
 int  log_enabled(enum log_level level);
 
 void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);

@@ -26,8 +26,8 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "util.h"
 
-#define METRICS_MUSTCHECK __attribute__((warn_unused_result))
 #define METRICS_NBUCKETS 13	/* batch-duration buckets, +Inf not counted */
 
 /* What became of each row read; the outcomes add up to the rows read. */
@@ -81,7 +81,7 @@ void	metrics_add_quarantined(struct metrics *m);
 
 /* Render into m's buffer; *text stays valid until the next render.  -1: ENOMEM. */
 int	metrics_render(struct metrics *m, const struct metrics_now *now, const char **text,
-	    size_t *len) METRICS_MUSTCHECK;
+	    size_t *len) MUSTCHECK;
 
 /*
  * Where the file goes: `file` as is when absolute, else under dir (the
@@ -89,11 +89,11 @@ int	metrics_render(struct metrics *m, const struct metrics_now *now, const char 
  * -1 (ENAMETOOLONG) when it does not fit.
  */
 int	metrics_path(const char *dir, const char *file, char *out, size_t len)
-	    METRICS_MUSTCHECK;
+	    MUSTCHECK;
 
 /* Render and write path durably.  -1 with errno; the previous file stays whole. */
 int	metrics_write(struct metrics *m, const struct metrics_now *now, const char *path)
-	    METRICS_MUSTCHECK;
+	    MUSTCHECK;
 
 /*
  * Read one sample without labels ("name value") back from a metrics file, as
@@ -101,6 +101,6 @@ int	metrics_write(struct metrics *m, const struct metrics_now *now, const char *
  * 1 when the file has no such sample, -1 with errno (ENOENT: no file).
  */
 int	metrics_read_value(const char *path, const char *name, double *value)
-	    METRICS_MUSTCHECK;
+	    MUSTCHECK;
 
 #endif

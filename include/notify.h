@@ -4,8 +4,8 @@
  *   READY=1     once start-up is done: the configuration is valid and, for evstream,
  *               the database answered and the checkpoint was reconciled with it
  *   STATUS=     a one-line summary that `systemctl status` shows
- *   WATCHDOG=1  "the loop is alive", at most every WatchdogSec/2; the loop's sleeps
- *               are cut into slices of notify_max_sleep() so a ping is never late
+ *   WATCHDOG=1  "the loop is alive", at most every WatchdogSec/2; the loops sleep
+ *               in notify_sleep_until, in slices short enough that a ping is never late
  *   STOPPING=1  a signal asked us to stop; the work in hand is being finished
  *
  * Before READY=1 the keep-alive is EXTEND_TIMEOUT_USEC=WatchdogSec instead: a start
@@ -20,6 +20,7 @@
 #ifndef EVPIPE_NOTIFY_H
 #define EVPIPE_NOTIFY_H
 
+#include <signal.h>
 #include <stdint.h>
 
 struct notify {
@@ -40,5 +41,15 @@ void	notify_watchdog(struct notify *n);
 void	notify_stopping(struct notify *n);
 /* The longest sleep, in seconds, that still keeps the watchdog fed; 0 = no limit. */
 double	notify_max_sleep(const struct notify *n);
+
+/*
+ * Sleep until `until` on util_now()'s clock, in slices of notify_max_sleep() with a
+ * keep-alive after each, so a long trigger or backoff never starves the watchdog.
+ * Returns early once *stop is set (a signal handler's flag: the sleep is cut short
+ * by the signal itself); wake() runs after every slice or signal (the daemons log a
+ * SIGHUP there).
+ */
+void	notify_sleep_until(struct notify *n, double until, const volatile sig_atomic_t *stop,
+	    void (*wake)(void));
 
 #endif

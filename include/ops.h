@@ -18,25 +18,13 @@
 #ifndef EVPIPE_OPS_H
 #define EVPIPE_OPS_H
 
+/* struct ops_config: status, the subcommand that reads all of it, defines it. */
+#include "status.h"
+#include "util.h"
+
 #define OPS_EXIT_OK	0
 #define OPS_EXIT_FAIL	1
 #define OPS_EXIT_USAGE	2
-
-#define OPS_MUSTCHECK __attribute__((warn_unused_result))
-
-/* What the subcommands need of evstream's configuration. */
-struct ops_config {
-	const char	*spool_dir;
-	const char	*checkpoint_dir;
-	const char	*conninfo;
-	const char	*db_schema;
-	const char	*metrics_file;		/* as configured: relative to checkpoint_dir */
-	double		 trigger_interval;
-	double		 watermark_delay;
-	long		 stall_triggers;	/* pending longer than this many triggers: stalled */
-	double		 reject_alarm_share;	/* late or future share of recent rows: unhealthy */
-	long		 reject_alarm_batches;	/* the batches that share is taken over */
-};
 
 /* 1 if word names a subcommand (the daemon then does not start). */
 int	ops_is_command(const char *word);
@@ -46,10 +34,10 @@ int	ops_is_command(const char *word);
  * parser sees them; returns 1 if --json was there.  argc is updated and
  * argv stays NULL-terminated.
  */
-int	ops_take_json(int *argc, char **argv) OPS_MUSTCHECK;
+int	ops_take_json(int *argc, char **argv) MUSTCHECK;
 
 /* Run words[0] with its arguments (words is NULL-terminated).  An exit status. */
-int	ops_main(const struct ops_config *c, char **words, int json) OPS_MUSTCHECK;
+int	ops_main(const struct ops_config *c, char **words, int json) MUSTCHECK;
 
 /* Usage lines for evstream --help. */
 extern const char ops_usage[];

@@ -46,9 +46,6 @@ size_t sink_format_cents(char *out, int64_t cents);
  */
 size_t sink_format_time(char *out, int64_t us);
 
-/* Days since 1970-01-01 -> proleptic Gregorian date (year 0 = 1 BC). */
-void sink_format_civil(int64_t days, int64_t *year, unsigned *month, unsigned *day);
-
 /*
  * Length of the valid UTF-8 sequence at s[0..len) (1..4), or, when s does not
  * start a valid sequence, minus the length of its maximal invalid subpart (the

@@ -23,7 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPOOL_MUSTCHECK __attribute__((warn_unused_result))
+#include "util.h"
+
 #define SPOOL_SUFFIX	".csv"
 #define SPOOL_SUFFIX_GZ	".csv.gz"
 #define SPOOL_QUARANTINE "quarantine"
@@ -43,14 +44,14 @@ struct spool_list {
  * may be NULL).  A file that vanishes during the scan is left out silently.
  * -1 with errno on failure, and out is then empty.
  */
-int	spool_scan(int dirfd, struct spool_list *out, size_t *ignored) SPOOL_MUSTCHECK;
+int	spool_scan(int dirfd, struct spool_list *out, size_t *ignored) MUSTCHECK;
 
 /*
  * The same, but the names of the non-regular entries go into skipped (sorted,
  * reused like out), so the caller can warn once per name and process.
  */
 int	spool_scan_skipped(int dirfd, struct spool_list *out, struct spool_list *skipped)
-	    SPOOL_MUSTCHECK;
+	    MUSTCHECK;
 
 void	spool_list_free(struct spool_list *l);
 
@@ -64,7 +65,7 @@ void	spool_list_free(struct spool_list *l);
  * left as it was.  Two stat calls: cheap enough for every trigger.
  */
 enum { SPOOL_SAME = 0, SPOOL_REPLACED = 1 };
-int	spool_follow(const char *path, int *dirfd) SPOOL_MUSTCHECK;
+int	spool_follow(const char *path, int *dirfd) MUSTCHECK;
 
 /*
  * spool_follow for both daemons' loops, said once per change: a warning when the
@@ -74,7 +75,7 @@ int	spool_follow(const char *path, int *dirfd) SPOOL_MUSTCHECK;
  * listing or a watch, is not of the new); -1: there is no spool now, skip this
  * step and call again at the next.
  */
-int	spool_follow_logged(const char *path, int *dirfd, int *gone) SPOOL_MUSTCHECK;
+int	spool_follow_logged(const char *path, int *dirfd, int *gone) MUSTCHECK;
 
 /*
  * Knowing what changed without listing the spool again (inotify): a listing
@@ -97,8 +98,8 @@ int	spool_follow_logged(const char *path, int *dirfd, int *gone) SPOOL_MUSTCHECK
 struct spool_delta {
 	struct spool_list added, gone, odd, written;
 };
-int	spool_watch_open(int dirfd) SPOOL_MUSTCHECK;
-int	spool_watch_read(int wfd, int dirfd, struct spool_delta *d) SPOOL_MUSTCHECK;
+int	spool_watch_open(int dirfd) MUSTCHECK;
+int	spool_watch_read(int wfd, int dirfd, struct spool_delta *d) MUSTCHECK;
 void	spool_delta_free(struct spool_delta *d);
 
 /*
@@ -109,7 +110,7 @@ void	spool_delta_free(struct spool_delta *d);
  * errno (ENOMEM): l is then unchanged.
  */
 int	spool_list_apply(struct spool_list *l, const struct spool_delta *d, size_t *from)
-	    SPOOL_MUSTCHECK;
+	    MUSTCHECK;
 
 /*
  * Which file a spool name held when it was read: a name that now holds a
@@ -127,7 +128,7 @@ void	spool_id_from_stat(const struct stat *st, struct spool_id *id);
 int	spool_id_same(const struct spool_id *a, const struct spool_id *b);
 
 /* The identity name has now (not following a symlink).  -1 with errno (ENOENT: gone). */
-int	spool_id_of(int dirfd, const char *name, struct spool_id *id) SPOOL_MUSTCHECK;
+int	spool_id_of(int dirfd, const char *name, struct spool_id *id) MUSTCHECK;
 
 /*
  * What a spool entry is when it is not a regular file, as a phrase for a log
@@ -142,7 +143,7 @@ const char *spool_entry_kind(int dirfd, const char *name);
  * name.1, name.2 ... is taken.  Then fsync the subdirectory and the spool.
  * -1 with errno: nothing moved.
  */
-int	spool_move(int dirfd, const char *name, const char *subdir) SPOOL_MUSTCHECK;
+int	spool_move(int dirfd, const char *name, const char *subdir) MUSTCHECK;
 
 /*
  * spool_move into quarantine/, then write quarantine/<moved name>.reason, one
@@ -151,10 +152,10 @@ int	spool_move(int dirfd, const char *name, const char *subdir) SPOOL_MUSTCHECK;
  * reason file cannot be written (that is logged): the file is out of the
  * spool, which is what the caller must know.
  */
-int	spool_quarantine(int dirfd, const char *name, const char *reason) SPOOL_MUSTCHECK;
+int	spool_quarantine(int dirfd, const char *name, const char *reason) MUSTCHECK;
 
 /* Unlink name and fsync the spool (clean_source = delete). */
-int	spool_remove(int dirfd, const char *name) SPOOL_MUSTCHECK;
+int	spool_remove(int dirfd, const char *name) MUSTCHECK;
 
 /*
  * What waits to be loaded: the names of l for which done(arg, name) is 0 and
@@ -174,7 +175,7 @@ struct spool_pending {
 };
 int	spool_pending(int dirfd, const struct spool_list *l,
 	    int (*done)(void *arg, const char *name), void *arg, int by_mtime,
-	    struct spool_pending *out) SPOOL_MUSTCHECK;
+	    struct spool_pending *out) MUSTCHECK;
 
 /*
  * The quarantine, for the operator.  spool_quarantine_scan: the regular files
@@ -183,9 +184,9 @@ int	spool_pending(int dirfd, const struct spool_list *l,
  * of quarantine/NAME.reason ("<UTC time> <reason>") without its newline,
  * truncated to fit; -1 with errno (ENOENT: there is none).
  */
-int	spool_quarantine_scan(int dirfd, struct spool_list *out) SPOOL_MUSTCHECK;
+int	spool_quarantine_scan(int dirfd, struct spool_list *out) MUSTCHECK;
 int	spool_quarantine_reason(int dirfd, const char *name, char *line, size_t len)
-	    SPOOL_MUSTCHECK;
+	    MUSTCHECK;
 
 /*
  * The spool name a quarantined file goes back under: the same, less the
@@ -193,7 +194,7 @@ int	spool_quarantine_reason(int dirfd, const char *name, char *line, size_t len)
  * if that is not a name the spool reads (hidden, or not ending in ".csv" or
  * ".csv.gz").
  */
-int	spool_requeue_name(const char *qname, char *name, size_t len) SPOOL_MUSTCHECK;
+int	spool_requeue_name(const char *qname, char *name, size_t len) MUSTCHECK;
 
 /*
  * Move quarantine/qname back into the spool as name, never replacing a file
@@ -201,6 +202,6 @@ int	spool_requeue_name(const char *qname, char *name, size_t len) SPOOL_MUSTCHEC
  * caller checks first that name was never committed: the spool itself cannot
  * know.  -1 with errno: nothing moved.
  */
-int	spool_requeue(int dirfd, const char *qname, const char *name) SPOOL_MUSTCHECK;
+int	spool_requeue(int dirfd, const char *qname, const char *name) MUSTCHECK;
 
 #endif

@@ -28,10 +28,26 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "ops.h"
 #include "sink.h"
 
 #define STATUS_MAX_PROBLEMS 4
+
+/*
+ * What evstream's subcommands (ops) need of its configuration.  Defined here,
+ * not in ops.h: status reads all of it, and ops sits above status, never below.
+ */
+struct ops_config {
+	const char	*spool_dir;
+	const char	*checkpoint_dir;
+	const char	*conninfo;
+	const char	*db_schema;
+	const char	*metrics_file;		/* as configured: relative to checkpoint_dir */
+	double		 trigger_interval;
+	double		 watermark_delay;
+	long		 stall_triggers;	/* pending longer than this many triggers: stalled */
+	double		 reject_alarm_share;	/* late or future share of recent rows: unhealthy */
+	long		 reject_alarm_batches;	/* the batches that share is taken over */
+};
 
 struct status_report {
 	const struct ops_config *cfg;

@@ -31,22 +31,16 @@
 
 #include "csvin.h"
 #include "event.h"
-
-#define VALIDATE_MUSTCHECK __attribute__((warn_unused_result))
+#include "util.h"
 
 /* REJECT_NONE with *out filled, or the first failing reason (*out then undefined). */
-enum reject_reason validate_row(const struct csv_row *row, struct event *out) VALIDATE_MUSTCHECK;
+enum reject_reason validate_row(const struct csv_row *row, struct event *out) MUSTCHECK;
 
-/* An event_time as above, into microseconds since 1970-01-01 UTC.  0, or -1. */
-int	ts_parse(const char *s, size_t len, int64_t *us_out) VALIDATE_MUSTCHECK;
-
-/*
- * "YYYY-MM-DD HH:MM:SS.ffffff", UTC, for logs and tests.  Any int64_t is
- * printed without overflow; years outside 1..9999 come out as they are.
- */
-void	ts_format(int64_t us, char out[32]);
+/* An event_time as above, into microseconds since 1970-01-01 UTC.  0, or -1.
+ * util_format_time prints one back. */
+int	ts_parse(const char *s, size_t len, int64_t *us_out) MUSTCHECK;
 
 /* A 36-character 8-4-4-4-12 hex UUID into its 16 bytes.  0, or -1. */
-int	uuid_parse_text(const char *s, size_t len, uint8_t out[16]) VALIDATE_MUSTCHECK;
+int	uuid_parse_text(const char *s, size_t len, uint8_t out[16]) MUSTCHECK;
 
 #endif

@@ -6,28 +6,10 @@
 
 #include "csvin.h"
 #include "dedupe.h"
+#include "util.h"
 #include "validate.h"
 #include <stdlib.h>
 #include <string.h>
-
-/* Grow *arr so it holds at least `need` elements of `size` bytes; doubles. */
-static int
-batch_grow(void *arrp, size_t *cap, size_t need, size_t size)
-{
-	void **arr = arrp;
-	size_t ncap = *cap ? *cap : 64;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	if ((p = realloc(*arr, ncap * size)) == NULL)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
 
 void
 batch_init(struct batch *b)
@@ -68,9 +50,9 @@ batch_add_file(struct batch *b, const char *name)
 	char *dup;
 
 	/* ids and frej grow with files, to the same capacity. */
-	if (batch_grow(&b->ids, &idcap, b->nfiles + 1, sizeof(*b->ids)) < 0 ||
-	    batch_grow(&b->frej, &rejcap, b->nfiles + 1, sizeof(*b->frej)) < 0 ||
-	    batch_grow(&b->files, &b->capfiles, b->nfiles + 1, sizeof(*b->files)) < 0 ||
+	if (ALLOC_GROW(b->ids, b->nfiles + 1, idcap, 64) < 0 ||
+	    ALLOC_GROW(b->frej, b->nfiles + 1, rejcap, 64) < 0 ||
+	    ALLOC_GROW(b->files, b->nfiles + 1, b->capfiles, 64) < 0 ||
 	    (dup = strdup(name)) == NULL)
 		return -1;
 	memset(&b->ids[b->nfiles], 0, sizeof(*b->ids));
@@ -95,8 +77,8 @@ batch_add_reject(struct batch *b, uint32_t file, int64_t line, enum reject_reaso
 		errno = EOVERFLOW;
 		return -1;
 	}
-	if (batch_grow(&b->rej, &b->caprej, b->nrej + 1, sizeof(*b->rej)) < 0 ||
-	    batch_grow(&b->text, &b->textcap, b->textlen + rawlen + 1, 1) < 0)
+	if (ALLOC_GROW(b->rej, b->nrej + 1, b->caprej, 64) < 0 ||
+	    ALLOC_GROW(b->text, b->textlen + rawlen + 1, b->textcap, 64) < 0)
 		return -1;
 	r = &b->rej[b->nrej++];
 	b->n.reason[why]++;

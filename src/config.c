@@ -105,30 +105,13 @@ cfg_set_key(const struct cfg_key *k, void *obj, const char *v, char *err, size_t
 }
 
 int
-cfg_set(const struct cfg_table *t, void *obj, const char *name, const char *value,
-    char *err, size_t errlen)
+cfg_defaults(const struct cfg_table *t, void *obj, char *err, size_t errlen)
 {
-	const struct cfg_key *k = cfg_find(t, name);
-
-	if (k == NULL) {
-		snprintf(err, errlen, "unknown key '%s' (see --help)", name);
-		return -1;
-	}
-	return cfg_set_key(k, obj, value, err, errlen);
-}
-
-int
-cfg_defaults(const struct cfg_table *t, void *obj)
-{
-	char err[256];
-
 	for (size_t i = 0; i < t->nkeys; i++) {
 		const struct cfg_key *k = &t->keys[i];
 		const char *def = k->def ? k->def : (k->type == CFG_STR ? "" : "0");
-		if (cfg_set_key(k, obj, def, err, sizeof(err)) < 0) {
-			fprintf(stderr, "config: bad built-in default: %s\n", err);
+		if (cfg_set_key(k, obj, def, err, errlen) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -308,8 +291,10 @@ cfg_command_line(const struct cfg_table *t, void *obj, int argc, char **argv,
 	char err[512];
 	int help, version, first;
 
-	if (cfg_defaults(t, obj) < 0)
+	if (cfg_defaults(t, obj, err, sizeof(err)) < 0) {
+		fprintf(stderr, "config: bad built-in default: %s\n", err);
 		exit(CFG_EXIT_CONFIG);
+	}
 	if (cfg_parse_args(t, obj, argc, argv, &help, &version, &first, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		cfg_free(t, obj);
@@ -365,22 +350,6 @@ cfg_usage(const struct cfg_table *t, FILE *out)
 		fprintf(out, "  --%s%s\n      %s [%s; default: %s]\n", k->name,
 		    k->type == CFG_BOOL ? "" : "=VALUE", k->help, what,
 		    (k->flags & CFG_SECRET) ? "(none)" : (k->def && *k->def ? k->def : "\"\""));
-	}
-}
-
-void
-cfg_print_example(const struct cfg_table *t, FILE *out)
-{
-	char what[256];
-
-	fprintf(out, "[%s]\n", t->section);
-	for (size_t i = 0; i < t->nkeys; i++) {
-		const struct cfg_key *k = &t->keys[i];
-		if (k->flags & CFG_CLI_ONLY)
-			continue;
-		cfg_describe(k, what, sizeof(what));
-		fprintf(out, "\n; %s [%s]\n%s = %s\n", k->help, what, k->name,
-		    (k->flags & CFG_SECRET) ? "" : (k->def ? k->def : ""));
 	}
 }
 

@@ -15,6 +15,7 @@
 
 #include "gz.h"
 #include "log.h"
+#include "util.h"
 
 #define CSVIN_FEED_SLICE	(64u * 1024)	/* libcsv's buffer may grow between slices */
 #define CSVIN_KEEP_BUF		CSVIN_MIN_RECORD	/* bigger buffers are dropped after a file */
@@ -86,23 +87,11 @@ static int csvin_fail(struct csvin *, enum csvin_status, int, const char *, ...)
 static int
 csvin_buf_reserve(struct csvin_buf *b, size_t more)
 {
-	size_t need, ncap;
-	char *p;
-
 	if (more > SIZE_MAX / 4 - b->len) {
 		errno = ENOMEM;
 		return -1;
 	}
-	need = b->len + more;
-	if (need <= b->cap)
-		return 0;
-	for (ncap = b->cap ? b->cap : 4096; ncap < need; ncap *= 2)
-		;
-	if ((p = realloc(b->p, ncap)) == NULL)
-		return -1;
-	b->p = p;
-	b->cap = ncap;
-	return 0;
+	return ALLOC_GROW(b->p, b->len + more, b->cap, 4096);
 }
 
 static int

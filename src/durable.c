@@ -12,12 +12,6 @@
 #include <unistd.h>
 
 int
-durable_sync_dirfd(int dirfd)
-{
-	return fsync(dirfd);
-}
-
-int
 durable_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -116,31 +110,19 @@ durable_create_at(int dirfd, const char *name, const void *buf, size_t len)
 	return durable_publish(dirfd, name, buf, len, 0);
 }
 
-static int
-durable_publish_path(const char *dir, const char *name, const void *buf, size_t len, int clobber)
+int
+durable_write_file(const char *dir, const char *name, const void *buf, size_t len)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc, saved;
 
 	if (fd < 0)
 		return -1;
-	rc = durable_publish(fd, name, buf, len, clobber);
+	rc = durable_write_at(fd, name, buf, len);
 	saved = errno;
 	close(fd);
 	errno = saved;
 	return rc;
-}
-
-int
-durable_write_file(const char *dir, const char *name, const void *buf, size_t len)
-{
-	return durable_publish_path(dir, name, buf, len, 1);
-}
-
-int
-durable_create_file(const char *dir, const char *name, const void *buf, size_t len)
-{
-	return durable_publish_path(dir, name, buf, len, 0);
 }
 
 int

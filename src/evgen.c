@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "progress.h"
 #include "spool.h"
+#include "util.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG	/* bad configuration or usage */
 
@@ -151,34 +152,11 @@ evgen_check(const struct evgen_config *c, char *err, size_t errlen)
 	return -1;
 }
 
-static int64_t
-evgen_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Sleep, waking early for a signal, in slices that keep systemd's watchdog fed. */
 static void
 evgen_pause(struct notify *n, double seconds)
 {
-	double slice = notify_max_sleep(n);
-
-	while (!evgen_stop && seconds > 0) {
-		double d = slice > 0 && seconds > slice ? slice : seconds;
-		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) }, left;
-
-		seconds -= d;
-		if (nanosleep(&ts, &left) < 0) {
-			if (errno != EINTR)
-				break;
-			seconds += (double)left.tv_sec + (double)left.tv_nsec / 1e9;
-		}
-		evgen_take_hup();
-		notify_watchdog(n);
-	}
+	notify_sleep_until(n, util_now() + seconds, &evgen_stop, evgen_take_hup);
 }
 
 /* events_<UTC yyyymmddThhmmss.ffffff>_<uuid>.csv[.gz]: byte order is creation order. */
@@ -233,7 +211,7 @@ evgen_event_clock(const struct evgen *e)
 	double step = e->cfg.interval > 0 ? e->cfg.interval : 1.0;
 
 	if (e->cfg.seed == 0)
-		return evgen_now_us();
+		return util_wall_us();
 	return sim_epoch_us + (int64_t)((double)(e->files + 1) * step * 1e6);
 }
 
@@ -264,7 +242,7 @@ evgen_log_wrote(struct evgen *e, const char *name, const struct gen_stats *st)
 	long invalid = 0;
 
 	if (e->progress.on) {
-		progress_update(&e->progress, 1, st->rows, 0, (double)evgen_now_us() / 1e6);
+		progress_update(&e->progress, 1, st->rows, 0, (double)util_wall_us() / 1e6);
 		return;		/* the line replaces the per-file lines */
 	}
 	if (!log_enabled(LOG_LVL_INFO))
@@ -288,7 +266,7 @@ evgen_write_one(struct evgen *e)
 	const char *text;
 	size_t len;
 	char name[128];
-	int64_t now = evgen_now_us();
+	int64_t now = util_wall_us();
 	int rc, saved;
 
 	/* The spool is its path: files written into a directory moved aside are never read. */
@@ -340,7 +318,7 @@ evgen_done(const struct evgen *e)
 static void
 evgen_run(struct evgen *e)
 {
-	int64_t t0 = evgen_now_us();
+	int64_t t0 = util_wall_us();
 	double secs;
 	int rc;
 
@@ -361,7 +339,7 @@ evgen_run(struct evgen *e)
 		else if (!e->cfg.burst && !evgen_done(e))
 			evgen_pause(&e->notify, e->cfg.interval);
 	}
-	secs = (double)(evgen_now_us() - t0) / 1e6;
+	secs = (double)(util_wall_us() - t0) / 1e6;
 	progress_end(&e->progress, (double)t0 / 1e6 + secs);
 	log_info("stopping: wrote %ld files, %lld rows in %.3f s (%.0f rows/s)%s", e->files,
 	    (long long)e->rows, secs, secs > 0 ? (double)e->rows / secs : 0.0,
@@ -432,9 +410,18 @@ main(int argc, char **argv)
 		log_info("removed %d stale temporary file(s) left by an earlier crash", removed);
 
 	const struct gen_params gp = {
-		e.cfg.rows_per_file, e.cfg.user_id_min, e.cfg.user_id_max, e.cfg.product_id_min,
-		e.cfg.product_id_max, e.cfg.purchase_rate, e.cfg.price_min, e.cfg.price_max,
-		e.cfg.duplicate_rate, e.cfg.late_rate, e.cfg.invalid_rate, e.cfg.late_delay,
+		.rows_per_file = e.cfg.rows_per_file,
+		.user_id_min = e.cfg.user_id_min,
+		.user_id_max = e.cfg.user_id_max,
+		.product_id_min = e.cfg.product_id_min,
+		.product_id_max = e.cfg.product_id_max,
+		.purchase_rate = e.cfg.purchase_rate,
+		.price_min = e.cfg.price_min,
+		.price_max = e.cfg.price_max,
+		.duplicate_rate = e.cfg.duplicate_rate,
+		.late_rate = e.cfg.late_rate,
+		.invalid_rate = e.cfg.invalid_rate,
+		.late_delay = e.cfg.late_delay,
 	};
 	if ((e.gen = gen_new(&gp, evgen_seed(e.cfg.seed))) == NULL)
 		fatal("allocating the generator");

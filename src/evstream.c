@@ -36,6 +36,7 @@
 #include "progress.h"
 #include "sink.h"
 #include "spool.h"
+#include "util.h"
 #include "validate.h"
 
 #define EXIT_CONFIG CFG_EXIT_CONFIG
@@ -197,33 +198,11 @@ evstream_take_hup(void)
 	    "restart it to apply a change (systemctl restart evstream)");
 }
 
-static double
-evstream_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * Sleep until the monotonic time `until`, waking early for a signal, and in slices
- * short enough to keep systemd's watchdog fed through a long trigger or backoff.
- */
+/* Sleep until the monotonic time `until`, waking early for a signal, watchdog fed. */
 static void
 evstream_sleep_until(struct evstream *s, double until)
 {
-	double left, slice = notify_max_sleep(&s->notify);
-
-	while (!evstream_stop && (left = until - evstream_now()) > 0) {
-		if (slice > 0 && left > slice)
-			left = slice;
-		struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
-		if (nanosleep(&ts, NULL) < 0 && errno != EINTR)
-			break;
-		evstream_take_hup();
-		notify_watchdog(&s->notify);
-	}
+	notify_sleep_until(&s->notify, until, &evstream_stop, evstream_take_hup);
 }
 
 /*
@@ -256,7 +235,6 @@ evstream_sink_hook(void *arg, const char *point)
 #define EVSTREAM_DOWN_REFRESH 10
 
 static void evstream_publish(struct evstream *s, const struct batch *b, double seconds);
-static double evstream_wallclock(void);
 
 /*
  * Back off after a database failure.  The cause is logged once per outage (and
@@ -285,13 +263,13 @@ evstream_outage(struct evstream *s, const char *doing)
 	snprintf(s->last_state, sizeof(s->last_state), "%s", state);
 	s->db_down = 1;
 	if (began) {
-		s->db_down_since = evstream_wallclock();
+		s->db_down_since = (double)util_wall_us() / 1e6;
 		evstream_publish(s, NULL, 0);
 	}
 	s->backoff = s->backoff > 0 ? s->backoff * 2 : 0.25;
 	if (s->backoff > s->cfg.retry_max)
 		s->backoff = s->cfg.retry_max;
-	until = evstream_now() + s->backoff;
+	until = util_now() + s->backoff;
 	/* publish moves metrics_at on even when the write fails: no busy loop. */
 	while (!evstream_stop && s->metrics_path[0] != '\0' &&
 	    (next = s->metrics_at + EVSTREAM_DOWN_REFRESH) < until) {
@@ -446,7 +424,7 @@ evstream_save_ckpt(struct evstream *s)
 			    s->cfg.checkpoint_dir, err);
 		if (evstream_stop)
 			return;
-		evstream_sleep_until(s, evstream_now() + 1);
+		evstream_sleep_until(s, util_now() + 1);
 	}
 	if (logged)
 		log_info("checkpoint %s written again; advancing", s->cfg.checkpoint_dir);
@@ -569,7 +547,7 @@ evstream_log_batch(struct evstream *s, double ms)
 	char wm[32] = "none", f_id[48], f_rows[48], f_rej[48], f_wm[48];
 
 	if (b->watermark_us != EVENT_TIME_NONE)
-		ts_format(b->watermark_us, wm);
+		util_format_time(b->watermark_us, wm);
 	s->written_total += b->n.written;
 	notify_status(&s->notify, "last batch %lld: %lld rows written (%lld since start), "
 	    "%zu files pending, watermark %s", (long long)b->id, (long long)b->n.written,
@@ -578,7 +556,7 @@ evstream_log_batch(struct evstream *s, double ms)
 		int64_t bytes = 0;
 		for (size_t i = 0; i < b->nfiles; i++)
 			bytes += b->ids[i].size > 0 ? b->ids[i].size : 0;	/* -1: unknown */
-		progress_update(&s->progress, (int64_t)b->nfiles, b->n.rows, bytes, evstream_now());
+		progress_update(&s->progress, (int64_t)b->nfiles, b->n.rows, bytes, util_now());
 		return;		/* the line replaces the batch lines */
 	}
 	if (!log_enabled(LOG_LVL_INFO))
@@ -600,15 +578,6 @@ evstream_committed(void *arg, const char *name)
 	return ckpt_is_committed(arg, name);
 }
 
-static double
-evstream_wallclock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * The latest event time a batch accepts: this machine's clock plus
  * max_future_seconds, read once per batch.  Without it one row from a skewed
@@ -618,7 +587,7 @@ evstream_wallclock(void)
 static int64_t
 evstream_future_bound(const struct evstream *s)
 {
-	double bound = (evstream_wallclock() + s->cfg.max_future_seconds) * 1e6;
+	double bound = (double)util_wall_us() + s->cfg.max_future_seconds * 1e6;
 
 	return bound >= (double)INT64_MAX ? INT64_MAX : (int64_t)bound;
 }
@@ -635,7 +604,7 @@ evstream_warn_future(const struct evstream *s)
 
 	if (b->n.future == 0 || !log_enabled(LOG_LVL_WARNING))
 		return;
-	ts_format(b->future_us, bound);
+	util_format_time(b->future_us, bound);
 	evstream_file_warn(b->files[b->future_file], 0, "batch %lld: %lld row%s dated after %s "
 	    "UTC (this clock + max_future_seconds %g), the first %s/%s line %lld; rejected as "
 	    "'future', the watermark did not move: is a producer's clock wrong? (evstream(8), "
@@ -664,15 +633,15 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	struct metrics_now now = { 0 };
 	struct spool_pending p;
 	struct sink_stats st;
-	double wall = evstream_wallclock();
+	double wall = (double)util_wall_us() / 1e6;
 
 	if (s->metrics_path[0] == '\0')
 		return;
 	if (b != NULL)
 		metrics_add_batch(&s->metrics, b, seconds, wall);
-	if (b != NULL && s->cfg.once && evstream_now() - s->metrics_at < 1)
+	if (b != NULL && s->cfg.once && util_now() - s->metrics_at < 1)
 		return;
-	s->metrics_at = evstream_now();
+	s->metrics_at = util_now();
 	for (int j = 0; j < s->nslices; j++) {
 		sink_get_stats(s->slices[j], &st);
 		now.copy_bytes += st.copy_bytes;
@@ -753,7 +722,7 @@ evstream_taken(struct evstream *s)
 	if (!s->unfinished && ckpt_last_batch(s->ckpt) == last && ckpt_count(s->ckpt) == known) {
 		log_errx("batch %lld was refused as taken, but the database shows no batch or file "
 		    "that took it; trying again in %g s", (long long)s->b.id, s->cfg.retry_max);
-		evstream_sleep_until(s, evstream_now() + s->cfg.retry_max);
+		evstream_sleep_until(s, util_now() + s->cfg.retry_max);
 	}
 	return evstream_stop ? -1 : 0;
 }
@@ -1067,11 +1036,11 @@ evstream_finished(struct evstream *s)
 
 	if (!s->unfinished)
 		return 0;
-	if (evstream_now() < s->finish_at)
+	if (util_now() < s->finish_at)
 		return -1;
 	if ((rc = evstream_finish(s)) == 0)
 		return 0;
-	s->finish_at = evstream_now() + s->cfg.retry_max;	/* a file is not back at once */
+	s->finish_at = util_now() + s->cfg.retry_max;	/* a file is not back at once */
 	if (rc < 0)
 		evstream_outage(s, "finishing a batch's slices");
 	else if (s->cfg.once) {
@@ -1163,8 +1132,8 @@ evstream_record(struct evstream *s, double t0)
 		s->merge = 0;
 	evstream_warn_rejects(s);
 	evstream_warn_future(s);
-	evstream_log_batch(s, (evstream_now() - t0) * 1000);
-	evstream_publish(s, b, evstream_now() - t0);
+	evstream_log_batch(s, (util_now() - t0) * 1000);
+	evstream_publish(s, b, util_now() - t0);
 }
 
 /* Where name is in a listing sorted by strcmp, or SIZE_MAX. */
@@ -1368,15 +1337,10 @@ evstream_quarantine_odd(struct evstream *s, const struct spool_list *odd)
 static int
 evstream_grow_plan(struct evstream *s)
 {
-	size_t ncap = s->capplan ? s->capplan * 2 : 64;
-	size_t *p = reallocarray(s->plan, ncap, sizeof(*p));
-
-	if (p == NULL) {
+	if (ALLOC_GROW(s->plan, s->nplan + 1, s->capplan, 64) < 0) {
 		log_warn("planning a batch: out of memory; the batch takes fewer files");
 		return -1;
 	}
-	s->plan = p;
-	s->capplan = ncap;
 	return 0;
 }
 
@@ -1478,7 +1442,7 @@ evstream_note_scan(struct evstream *s)
 {
 	s->scan_settled = fstat(s->spool_fd, &s->scan_st) == 0 &&
 	    (double)s->scan_st.st_ctim.tv_sec + (double)s->scan_st.st_ctim.tv_nsec / 1e9 <
-	    evstream_wallclock() - EVSTREAM_SETTLED;
+	    (double)util_wall_us() / 1e6 - EVSTREAM_SETTLED;
 }
 
 /* Names that left the spool can never be seen again: the checkpoint forgets them. */
@@ -1496,7 +1460,7 @@ evstream_relist(struct evstream *s)
 	if (s->watch >= 0)
 		(void)close(s->watch);	/* inotify: nothing to lose */
 	s->watch = spool_watch_open(s->spool_fd);
-	s->relist_at = evstream_now() + EVSTREAM_RELIST_SECONDS;
+	s->relist_at = util_now() + EVSTREAM_RELIST_SECONDS;
 	evstream_note_scan(s);
 	if (spool_scan_skipped(s->spool_fd, &s->list, &s->odd) < 0) {
 		s->scan_settled = 0;
@@ -1526,7 +1490,7 @@ evstream_refresh(struct evstream *s)
 {
 	struct spool_delta *d = &s->delta;
 
-	if (s->watch < 0 || evstream_now() >= s->relist_at)
+	if (s->watch < 0 || util_now() >= s->relist_at)
 		return s->watch < 0 && evstream_spool_unchanged(s) ? 0 : evstream_relist(s);
 	if (spool_watch_read(s->watch, s->spool_fd, d) != 0)
 		return evstream_relist(s);
@@ -1552,7 +1516,7 @@ evstream_refresh(struct evstream *s)
 static int
 evstream_step(struct evstream *s)
 {
-	double t0 = evstream_now();
+	double t0 = util_now();
 	size_t from = 0;
 	int f, changed, rc, first = 1;
 
@@ -1597,7 +1561,7 @@ evstream_step(struct evstream *s)
 static void
 evstream_loop(struct evstream *s)
 {
-	double next = evstream_now();
+	double next = util_now();
 	int n;
 
 	while (!evstream_stop) {
@@ -1608,8 +1572,8 @@ evstream_loop(struct evstream *s)
 			continue;
 		/* Fixed rate: a batch that overran its slot is followed at once. */
 		next += s->cfg.trigger_interval;
-		if (next < evstream_now())
-			next = evstream_now();
+		if (next < util_now())
+			next = util_now();
 		evstream_sleep_until(s, next);
 	}
 }
@@ -1658,7 +1622,7 @@ evstream_progress_start(struct evstream *s)
 		log_warn("listing spool %s for the progress line failed; a line per batch instead",
 		    s->cfg.spool_dir);
 	else
-		progress_start(&s->progress, "evstream", (int64_t)p.n, 0, p.bytes, evstream_now());
+		progress_start(&s->progress, "evstream", (int64_t)p.n, 0, p.bytes, util_now());
 	spool_list_free(&l);
 }
 
@@ -1783,7 +1747,7 @@ evstream_open(struct evstream *s)
 		fatal("allocating the reader and the dedupe set");
 	batch_init(&s->b);
 	batch_init(&s->rb);
-	metrics_init(&s->metrics, evstream_wallclock());
+	metrics_init(&s->metrics, (double)util_wall_us() / 1e6);
 	if (metrics_path(s->cfg.checkpoint_dir, s->cfg.metrics_file, s->metrics_path,
 	    sizeof(s->metrics_path)) < 0) {
 		log_errx("bad configuration: metrics_file=%s: path too long", s->cfg.metrics_file);
@@ -1816,10 +1780,18 @@ evstream_close(struct evstream *s)
 static int
 evstream_ops(struct evstream *s, char **words, int json)
 {
-	const struct ops_config c = { s->cfg.spool_dir, s->cfg.checkpoint_dir, s->cfg.conninfo,
-	    s->cfg.db_schema, s->cfg.metrics_file, s->cfg.trigger_interval,
-	    s->cfg.watermark_delay, s->cfg.stall_triggers, s->cfg.reject_alarm_share,
-	    s->cfg.reject_alarm_batches };
+	const struct ops_config c = {
+		.spool_dir = s->cfg.spool_dir,
+		.checkpoint_dir = s->cfg.checkpoint_dir,
+		.conninfo = s->cfg.conninfo,
+		.db_schema = s->cfg.db_schema,
+		.metrics_file = s->cfg.metrics_file,
+		.trigger_interval = s->cfg.trigger_interval,
+		.watermark_delay = s->cfg.watermark_delay,
+		.stall_triggers = s->cfg.stall_triggers,
+		.reject_alarm_share = s->cfg.reject_alarm_share,
+		.reject_alarm_batches = s->cfg.reject_alarm_batches,
+	};
 	int rc;
 
 	log_open("evstream", (enum log_level)s->cfg.log_level);
@@ -1860,7 +1832,7 @@ main(int argc, char **argv)
 		notify_ready(&s.notify);
 		evstream_progress_start(&s);
 		evstream_loop(&s);
-		progress_end(&s.progress, evstream_now());
+		progress_end(&s.progress, util_now());
 		if (s.cfg.once)
 			evstream_once_done(&s);
 		evstream_publish(&s, NULL, 0);

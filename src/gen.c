@@ -3,7 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "util.h"
 
 #define GEN_RING 1024	/* rows remembered for re-emission as duplicates */
 
@@ -29,7 +30,8 @@ struct gen {
 	char		*buf;
 	size_t		 len, cap;
 	int64_t		 cached_sec;		/* second whose text is in cached_txt */
-	char		 cached_txt[19];
+	char		 cached_txt[UTIL_TIME_MAX];
+	size_t		 cached_len;		/* "YYYY-MM-DD HH:MM:SS": up to the '.' */
 };
 
 /* xoshiro256** (Blackman & Vigna): fast, and reproducible from a seed. */
@@ -137,18 +139,7 @@ gen_uuid(struct gen *g, uint8_t out[16])
 static int
 gen_reserve(struct gen *g, size_t more)
 {
-	size_t ncap = g->cap ? g->cap : 64 * 1024;
-	char *p;
-
-	if (g->len + more <= g->cap)
-		return 0;
-	while (ncap < g->len + more)
-		ncap *= 2;
-	if ((p = realloc(g->buf, ncap)) == NULL)
-		return -1;
-	g->buf = p;
-	g->cap = ncap;
-	return 0;
+	return ALLOC_GROW(g->buf, g->len + more, g->cap, 64 * 1024);
 }
 
 static char *
@@ -165,28 +156,6 @@ gen_put_uuid(char *o, const uint8_t id[16])
 	return o;
 }
 
-static char *
-gen_put_uint(char *o, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n > 0)
-		*o++ = tmp[--n];
-	return o;
-}
-
-static char *
-gen_put_digits(char *o, unsigned v, int width)
-{
-	for (int i = width - 1; i >= 0; i--, v /= 10)
-		o[i] = (char)('0' + v % 10);
-	return o + width;
-}
-
 static int64_t
 gen_floor_div(int64_t a, int64_t b)
 {
@@ -199,43 +168,27 @@ gen_put_time(struct gen *g, char *o, int64_t us)
 {
 	int64_t sec = gen_floor_div(us, 1000000);
 
+	unsigned frac = (unsigned)(us - sec * 1000000);
+
 	if (sec != g->cached_sec) {
-		time_t t = (time_t)sec;
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		char *c = g->cached_txt;
-		c = gen_put_digits(c, (unsigned)(tm.tm_year + 1900), 4);
-		*c++ = '-';
-		c = gen_put_digits(c, (unsigned)tm.tm_mon + 1, 2);
-		*c++ = '-';
-		c = gen_put_digits(c, (unsigned)tm.tm_mday, 2);
-		*c++ = ' ';
-		c = gen_put_digits(c, (unsigned)tm.tm_hour, 2);
-		*c++ = ':';
-		c = gen_put_digits(c, (unsigned)tm.tm_min, 2);
-		*c++ = ':';
-		gen_put_digits(c, (unsigned)tm.tm_sec, 2);
+		util_format_time(us, g->cached_txt);
+		g->cached_len = strlen(g->cached_txt) - 7;	/* ".ffffff" */
 		g->cached_sec = sec;
 	}
-	memcpy(o, g->cached_txt, 19);
-	o[19] = '.';
-	return gen_put_digits(o + 20, (unsigned)(us - sec * 1000000), 6);
-}
-
-void
-gen_format_time(int64_t us, char out[26])
-{
-	struct gen g = { .cached_sec = INT64_MIN };
-
-	gen_put_time(&g, out, us);
+	memcpy(o, g->cached_txt, g->cached_len);
+	o += g->cached_len;
+	*o++ = '.';
+	o = util_put2(o, frac / 10000);
+	o = util_put2(o, frac / 100 % 100);
+	return util_put2(o, frac % 100);
 }
 
 static char *
 gen_put_price(char *o, int64_t cents)
 {
-	o = gen_put_uint(o, (uint64_t)(cents / 100));
+	o += util_put_uint(o, (uint64_t)(cents / 100), 1);
 	*o++ = '.';
-	return gen_put_digits(o, (unsigned)(cents % 100), 2);
+	return util_put2(o, (unsigned)(cents % 100));
 }
 
 static struct event
@@ -262,7 +215,7 @@ gen_put_row(struct gen *g, char *o, const struct event *e, int fault)
 	*o++ = ',';
 	if (fault == GEN_FAULT_USER_ID)
 		*o++ = 'u';
-	o = gen_put_uint(o, (uint64_t)e->user_id);
+	o += util_put_uint(o, (uint64_t)e->user_id, 1);
 	*o++ = ',';
 	if (fault == GEN_FAULT_EVENT_TYPE)
 		memcpy(o, "click", 5), o += 5;
@@ -272,7 +225,7 @@ gen_put_row(struct gen *g, char *o, const struct event *e, int fault)
 		o += n;
 	}
 	*o++ = ',';
-	o = gen_put_uint(o, (uint64_t)e->product_id);
+	o += util_put_uint(o, (uint64_t)e->product_id, 1);
 	*o++ = ',';
 	if (fault == GEN_FAULT_PRICE)
 		*o++ = '-';

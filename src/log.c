@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -65,23 +64,6 @@ log_set_line_hook(void (*hook)(void *arg, int after, enum log_level level), void
 {
 	log_line_hook = hook;
 	log_line_arg = arg;
-}
-
-void
-log_set_level(enum log_level level)
-{
-	log_max = level;
-}
-
-int
-log_level_parse(const char *name, enum log_level *out)
-{
-	for (size_t i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
-		if (strcasecmp(name, log_levels[i].name) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	return -1;
 }
 
 int

@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "durable.h"
+#include "util.h"
 
 #define METRICS_READ_MAX (1 << 20)	/* a metrics file of ours is a few KiB */
 
@@ -81,8 +82,6 @@ static int __attribute__((format(printf, 2, 3)))
 metrics_printf(struct metrics *m, const char *fmt, ...)
 {
 	va_list ap;
-	size_t cap;
-	char *p;
 	int n;
 
 	for (;;) {
@@ -95,13 +94,8 @@ metrics_printf(struct metrics *m, const char *fmt, ...)
 			m->len += (size_t)n;
 			return 0;
 		}
-		cap = m->cap ? m->cap * 2 : 8192;
-		while (cap - m->len <= (size_t)n)
-			cap *= 2;
-		if ((p = realloc(m->buf, cap)) == NULL)
+		if (ALLOC_GROW(m->buf, m->len + (size_t)n + 1, m->cap, 8192) < 0)
 			return -1;
-		m->buf = p;
-		m->cap = cap;
 	}
 }
 

@@ -1,6 +1,7 @@
 /* notify — see include/notify.h. */
 #include "notify.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,14 +12,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "util.h"
 
 static uint64_t
 notify_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return (uint64_t)(util_now() * 1e6);
 }
 
 void
@@ -113,4 +112,21 @@ notify_max_sleep(const struct notify *n)
 	if (!n->enabled || n->watchdog_us == 0)
 		return 0;
 	return (double)n->watchdog_us / 4e6;
+}
+
+void
+notify_sleep_until(struct notify *n, double until, const volatile sig_atomic_t *stop,
+    void (*wake)(void))
+{
+	double left, slice = notify_max_sleep(n);
+
+	while (!*stop && (left = until - util_now()) > 0) {
+		if (slice > 0 && left > slice)
+			left = slice;
+		struct timespec ts = { (time_t)left, (long)((left - (double)(time_t)left) * 1e9) };
+		if (nanosleep(&ts, NULL) < 0 && errno != EINTR)
+			break;
+		wake();
+		notify_watchdog(n);
+	}
 }

@@ -3,26 +3,13 @@
 
 #include <string.h>
 
-#define US_PER_SEC	INT64_C(1000000)
-#define US_PER_DAY	(INT64_C(86400) * US_PER_SEC)
+#include "util.h"
+
 #define PG_EPOCH_US	INT64_C(946684800000000)	/* 2000-01-01, binary timestamps' zero */
 #define NUMERIC_NBASE	10000
 #define NUMERIC_NEG	0x4000
 
 static const char sink_format_hex[] = "0123456789abcdef";
-
-/* "00" "01" ... "99": two digits per lookup halves the divisions. */
-static const char sink_format_d2[] =
-	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-	"8081828384858687888990919293949596979899";
-
-static char *
-sink_format_put2(char *p, unsigned v)
-{
-	memcpy(p, &sink_format_d2[v * 2], 2);
-	return p + 2;
-}
 
 size_t
 sink_format_uuid(char *out, const uint8_t id[16])
@@ -36,28 +23,6 @@ sink_format_uuid(char *out, const uint8_t id[16])
 		*p++ = sink_format_hex[id[i] & 0xf];
 	}
 	return (size_t)(p - out);
-}
-
-/* Unsigned, at least `width` digits (zero-padded). */
-static size_t
-sink_format_uint(char *out, uint64_t v, int width)
-{
-	char tmp[24], *p = tmp + sizeof(tmp);
-
-	while (v >= 100) {
-		p -= 2;
-		memcpy(p, &sink_format_d2[(v % 100) * 2], 2);
-		v /= 100;
-	}
-	if (v >= 10) {
-		p -= 2;
-		memcpy(p, &sink_format_d2[v * 2], 2);
-	} else
-		*--p = (char)('0' + v);
-	while (tmp + sizeof(tmp) - p < width)
-		*--p = '0';
-	memcpy(out, p, (size_t)(tmp + sizeof(tmp) - p));
-	return (size_t)(tmp + sizeof(tmp) - p);
 }
 
 /* |v| without the overflow of -INT64_MIN. */
@@ -74,7 +39,7 @@ sink_format_int(char *out, int64_t v)
 
 	if (v < 0)
 		out[n++] = '-';
-	return n + sink_format_uint(out + n, sink_format_abs(v), 1);
+	return n + util_put_uint(out + n, sink_format_abs(v), 1);
 }
 
 size_t
@@ -85,64 +50,24 @@ sink_format_cents(char *out, int64_t cents)
 
 	if (cents < 0)
 		out[n++] = '-';
-	n += sink_format_uint(out + n, a / 100, 1);
+	n += util_put_uint(out + n, a / 100, 1);
 	out[n++] = '.';
-	sink_format_put2(out + n, (unsigned)(a % 100));
+	util_put2(out + n, (unsigned)(a % 100));
 	return n + 2;
-}
-
-/*
- * Howard Hinnant's days_from_civil inverse (public domain, "chrono-Compatible
- * Low-Level Date Algorithms"): exact for every int64 day count we can get from
- * an int64 of microseconds, and no table, no loop, no libc.
- */
-void
-sink_format_civil(int64_t days, int64_t *year, unsigned *month, unsigned *day)
-{
-	int64_t z = days + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;				/* [0, 146096] */
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);	/* [0, 365] */
-	int64_t mp = (5 * doy + 2) / 153;			/* March = 0 */
-
-	*day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-	*month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-	*year = yoe + era * 400 + (*month <= 2);
 }
 
 size_t
 sink_format_time(char *out, int64_t us)
 {
-	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY, year;
-	unsigned month, day, sec, frac;
+	struct util_tm tm;
 	char *p = out;
 	int bc;
 
-	if (rem < 0) {		/* floor, not truncation: 1969 is before 1970 */
-		rem += US_PER_DAY;
-		days--;
-	}
-	sink_format_civil(days, &year, &month, &day);
-	if ((bc = year <= 0))
-		year = 1 - year;	/* PostgreSQL, like ISO 8601 minus one: 0 is 1 BC */
-	p += sink_format_uint(p, (uint64_t)year, 4);
-	*p++ = '-';
-	p = sink_format_put2(p, month);
-	*p++ = '-';
-	p = sink_format_put2(p, day);
-	*p++ = ' ';
-	sec = (unsigned)(rem / US_PER_SEC);
-	frac = (unsigned)(rem % US_PER_SEC);
-	p = sink_format_put2(p, sec / 3600);
-	*p++ = ':';
-	p = sink_format_put2(p, sec / 60 % 60);
-	*p++ = ':';
-	p = sink_format_put2(p, sec % 60);
-	*p++ = '.';
-	p = sink_format_put2(p, frac / 10000);
-	p = sink_format_put2(p, frac / 100 % 100);
-	p = sink_format_put2(p, frac % 100);
+	util_time_split(us, &tm);
+	if ((bc = tm.year <= 0))
+		tm.year = 1 - tm.year;	/* PostgreSQL, like ISO 8601 minus one: 0 is 1 BC */
+	p += util_put_uint(p, (uint64_t)tm.year, 4);
+	p = util_put_time_rest(p, &tm);
 	memcpy(p, "+00", 3);
 	p += 3;
 	if (bc) {

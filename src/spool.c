@@ -15,6 +15,7 @@
 
 #include "durable.h"
 #include "log.h"
+#include "util.h"
 
 #define SPOOL_MAX_SUFFIX	10000	/* name.1 .. name.9999, then give up (EEXIST) */
 #define SPOOL_REASON_SUFFIX	".reason"
@@ -41,16 +42,8 @@ spool_list_free(struct spool_list *l)
 static int
 spool_list_add(struct spool_list *l, const char *name)
 {
-	size_t cap;
-	char **p;
-
-	if (l->n == l->cap) {
-		cap = l->cap ? l->cap * 2 : 64;
-		if ((p = realloc(l->names, cap * sizeof(*p))) == NULL)
-			return -1;
-		l->names = p;
-		l->cap = cap;
-	}
+	if (ALLOC_GROW(l->names, l->n + 1, l->cap, 64) < 0)
+		return -1;
 	if ((l->names[l->n] = strdup(name)) == NULL)
 		return -1;
 	l->n++;
@@ -281,16 +274,8 @@ struct spool_changes {
 static int
 spool_change_add(struct spool_changes *c, const char *name, int here)
 {
-	struct spool_change *v;
-	size_t cap;
-
-	if (c->n == c->cap) {
-		cap = c->cap ? c->cap * 2 : 64;
-		if ((v = realloc(c->v, cap * sizeof(*v))) == NULL)
-			return -1;
-		c->v = v;
-		c->cap = cap;
-	}
+	if (ALLOC_GROW(c->v, c->n + 1, c->cap, 64) < 0)
+		return -1;
 	if ((c->v[c->n].name = strdup(name)) == NULL)
 		return -1;
 	c->v[c->n].seq = c->n;
@@ -466,8 +451,7 @@ spool_list_apply(struct spool_list *l, const struct spool_delta *d, size_t *from
 {
 	const struct spool_list *added = &d->added, *gone = &d->gone;
 	struct spool_list in = { 0 };
-	size_t i, j, w, cap, first;
-	char **p;
+	size_t i, j, w, first;
 	int found;
 
 	for (i = 0; i < added->n; i++) {
@@ -477,15 +461,9 @@ spool_list_apply(struct spool_list *l, const struct spool_delta *d, size_t *from
 			return -1;
 		}
 	}
-	if (l->n + in.n > l->cap) {
-		for (cap = l->cap ? l->cap : 64; cap < l->n + in.n; cap *= 2)
-			;
-		if ((p = realloc(l->names, cap * sizeof(*p))) == NULL) {
-			spool_list_free(&in);
-			return -1;
-		}
-		l->names = p;
-		l->cap = cap;
+	if (ALLOC_GROW(l->names, l->n + in.n, l->cap, 64) < 0) {
+		spool_list_free(&in);
+		return -1;
 	}
 	if (gone->n > 0)
 		spool_list_remove_gone(l, gone, from);

@@ -12,10 +12,11 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "event.h"
 #include "metrics.h"
 #include "sink_format.h"
 #include "spool.h"
-#include "validate.h"
+#include "util.h"
 
 static void __attribute__((format(printf, 2, 3)))
 status_problem(struct status_report *r, const char *fmt, ...)
@@ -27,15 +28,6 @@ status_problem(struct status_report *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->problem[r->nproblems++], sizeof(r->problem[0]), fmt, ap);
 	va_end(ap);
-}
-
-static double
-status_clock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* --- collecting ---------------------------------------------------------------------- */
@@ -183,7 +175,7 @@ status_collect(const struct ops_config *c, struct status_report *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->cfg = c;
-	r->now = status_clock();
+	r->now = (double)util_wall_us() / 1e6;
 	r->stall_after = (double)c->stall_triggers * c->trigger_interval;
 	r->ckpt_max_event_time_us = EVENT_TIME_NONE;
 	status_spool(c, r);
@@ -199,7 +191,7 @@ status_time(int64_t us, char out[40])
 {
 	if (us == EVENT_TIME_NONE)
 		return "none";
-	ts_format(us, out);
+	util_format_time(us, out);
 	strcat(out, " UTC");
 	return out;
 }
@@ -304,7 +296,7 @@ status_json_time(FILE *out, int64_t us)
 		fputs("null", out);
 		return;
 	}
-	ts_format(us, t);
+	util_format_time(us, t);
 	t[10] = 'T';
 	fprintf(out, "\"%sZ\"", t);
 }

@@ -5,7 +5,6 @@
 
 #define US_PER_SEC	INT64_C(1000000)
 #define SEC_PER_DAY	INT64_C(86400)
-#define US_PER_DAY	(SEC_PER_DAY * US_PER_SEC)
 #define PRICE_MAX_WHOLE	INT64_C(9999999999)	/* numeric(12,2): 10 integer digits */
 
 /* The value of a decimal digit, or a number > 9 for any other byte. */
@@ -153,7 +152,8 @@ days_in_month(int y, int m)
 
 /*
  * Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil): exact for every year, no tables, no libc.
+ * days_from_civil): exact for every year, no tables, no libc.  Its inverse,
+ * util_civil_from_days, prints; this one stays here, inlined into ts_parse.
  */
 static int64_t
 days_from_civil(int64_t y, int m, int d)
@@ -166,23 +166,6 @@ days_from_civil(int64_t y, int m, int d)
 	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
 	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	return era * 146097 + doe - 719468;
-}
-
-/* The inverse; days may be any value a timestamp in int64_t microseconds gives. */
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
 }
 
 /* "", "Z", "+hh", "+hhmm" or "+hh:mm" (or '-'), as seconds east of UTC. */
@@ -242,50 +225,6 @@ ts_parse(const char *s, size_t len, int64_t *us_out)
 	secs = days_from_civil(y, mo, d) * SEC_PER_DAY + h * 3600 + mi * 60 + sec - off_s;
 	*us_out = secs * US_PER_SEC + frac;
 	return 0;
-}
-
-/* v as exactly n zero-padded digits (0 <= v < 10^n); returns the end. */
-static char *
-put_digits(char *p, int64_t v, int n)
-{
-	for (int i = n - 1; i >= 0; i--, v /= 10)
-		p[i] = (char)('0' + v % 10);
-	return p + n;
-}
-
-void
-ts_format(int64_t us, char out[32])
-{
-	int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY, y;
-	int m, d, w;
-	char *p = out;
-
-	if (rem < 0) {		/* floor, not truncation, before 1970 */
-		rem += US_PER_DAY;
-		days--;
-	}
-	civil_from_days(days, &y, &m, &d);
-	if (y < 0) {
-		*p++ = '-';
-		y = -y;
-	}
-	/* Any int64_t gives |y| < 300000: at most 1 + 6 + 22 bytes and the NUL. */
-	for (w = 4; w < 7 && y >= (w == 4 ? 10000 : w == 5 ? 100000 : 1000000); w++)
-		;
-	p = put_digits(p, y, w);
-	*p++ = '-';
-	p = put_digits(p, m, 2);
-	*p++ = '-';
-	p = put_digits(p, d, 2);
-	*p++ = ' ';
-	p = put_digits(p, rem / US_PER_SEC / 3600, 2);
-	*p++ = ':';
-	p = put_digits(p, rem / US_PER_SEC / 60 % 60, 2);
-	*p++ = ':';
-	p = put_digits(p, rem / US_PER_SEC % 60, 2);
-	*p++ = '.';
-	p = put_digits(p, rem % US_PER_SEC, 6);
-	*p = '\0';
 }
 
 enum reject_reason

@@ -52,6 +52,7 @@
 #include "event.h"
 #include "gz.h"
 #include "log.h"
+#include "util.h"
 #include "validate.h"
 
 #define FUZZ_TARGET	"fuzz_csv"
@@ -172,7 +173,7 @@ check_ts(const char *s, size_t len)
 		return;
 	FUZZ_ASSERT(us == ref_ts(s, len), "ts_parse('%.*s') = %lld, timegm says %lld",
 	    (int)len, s, (long long)us, (long long)ref_ts(s, len));
-	ts_format(us, back);
+	util_format_time(us, back);
 	/* An offset can carry year 1 into year 0, or 9999 into 10000: not accepted. */
 	y = (int)ref_digits(back, 4);
 	if (back[0] == '-' || back[4] != '-' || y < 1)

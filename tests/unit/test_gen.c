@@ -176,15 +176,30 @@ same_seed_same_bytes(void)
 	gen_free(b);
 }
 
+/* A one-row file's event_time, as written: each file's single row is at its end. */
 static void
 time_format(void)
 {
-	char out[27] = { 0 };
+	static const struct { int64_t us; const char *text; } t[] = {
+		{ INT64_C(1767225600000001), "2026-01-01 00:00:00.000001" },
+		{ INT64_C(1767225600999999), "2026-01-01 00:00:00.999999" },	/* same second */
+		{ INT64_C(951782400) * 1000000 + 999999, "2000-02-29 00:00:00.999999" },
+		{ INT64_C(951868799) * 1000000, "2000-02-29 23:59:59.000000" },
+	};
+	struct gen_params p = base;
+	struct gen *g;
+	struct gen_stats st;
+	const char *text;
+	size_t len, n = strlen("2026-01-01 00:00:00.000001\n");
 
-	gen_format_time(INT64_C(1767225600000001), out);
-	CHECK(strcmp(out, "2026-01-01 00:00:00.000001") == 0, "%s", out);
-	gen_format_time(INT64_C(951782400) * 1000000 + 999999, out);	/* 2000-02-29 */
-	CHECK(strcmp(out, "2000-02-29 00:00:00.999999") == 0, "%s", out);
+	p.rows_per_file = 1;
+	CHECK((g = gen_new(&p, 7)) != NULL, "gen_new");
+	for (size_t i = 0; g && i < sizeof(t) / sizeof(t[0]); i++) {
+		CHECK(gen_file(g, t[i].us, &text, &len, &st) == 0 && len > n, "gen_file");
+		CHECK(memcmp(text + len - n, t[i].text, n - 1) == 0 && text[len - 1] == '\n',
+		    "%s: %.*s", t[i].text, (int)n, text + len - n);
+	}
+	gen_free(g);
 }
 
 int

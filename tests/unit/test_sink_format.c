@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "sink_format.h"
+#include "util.h"
 
 /* Format with fn into a NUL-terminated static buffer, for comparisons. */
 #define FMT(call) (fmt_buf[(call)] = '\0', fmt_buf)
@@ -142,7 +143,7 @@ civil_matches_day_by_day_count(void)
 	for (yy = y0; yy < 12000; yy++)
 		for (unsigned mm = 1; mm <= 12; mm++)
 			for (unsigned dd = 1; dd <= mdays[mm - 1] + (mm == 2 && is_leap(yy)); dd++) {
-				sink_format_civil(day, &y, &m, &d);
+				util_civil_from_days(day, &y, &m, &d);
 				CHECK(y == yy && m == mm && d == dd, "day %lld: %lld-%u-%u != %lld-%u-%u",
 				    (long long)day, (long long)y, m, d, (long long)yy, mm, dd);
 				if (check_current_failed)

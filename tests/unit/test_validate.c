@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "util.h"
 #include "validate.h"
 
 #define UUID	"5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -326,21 +327,21 @@ test_ts_round_trip(void)
 	int64_t us;
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		ts_format(us_of(fixed[i]), out);
+		util_format_time(us_of(fixed[i]), out);
 		CHECK(strcmp(out, fixed[i]) == 0, "%s -> %s", fixed[i], out);
 	}
 	for (int i = 0; i < 200000; i++) {
 		int64_t t = lo + (int64_t)(rng() % (uint64_t)(hi - lo + 1));
-		ts_format(t, out);
+		util_format_time(t, out);
 		CHECK(strlen(out) == 26 && ts_parse(out, 26, &us) == 0 && us == t, "%lld -> %s",
 		    (long long)t, out);
 	}
 	/* Anything, even the "no time" sentinel, prints inside 32 bytes. */
-	ts_format(INT64_MIN, out);
+	util_format_time(INT64_MIN, out);
 	CHECK(strlen(out) < 32 && out[0] == '-', "INT64_MIN: %s", out);
-	ts_format(INT64_MAX, out);
+	util_format_time(INT64_MAX, out);
 	CHECK(strcmp(out, "294247-01-10 04:00:54.775807") == 0, "INT64_MAX: %s", out);
-	ts_format(-1, out);
+	util_format_time(-1, out);
 	CHECK(strcmp(out, "1969-12-31 23:59:59.999999") == 0, "-1: %s", out);
 }
 
