@@ -199,7 +199,7 @@ reliability-report:
 
 # --- benchmark (issue 6; not part of `make test`) -------------------------------------
 # bench/bench.sh: evstream --once beside psql \copy (per file and one COPY) and pgloader
-# on a throwaway cluster, then latency, memory, cost growth and history.  `make
+# on a throwaway cluster, then latency, memory, cost growth, history and gzip.  `make
 # bench` writes bench/results.md, the tables' figures as bench/data/*.tsv and their plots
 # (bench/plot.sh, gnuplot) as bench/plots/*.svg (about an hour); `make bench-quick` (1 M
 # events, one run each) prints the same tables and leaves its data and plots in

@@ -24,6 +24,9 @@
 #   5. history    HISTORY files committed and left in the spool (clean_source = off, the
 #                 default), then evstream idle for 10 s (CPU per trigger) and streaming
 #                 one 100-row file per batch (ms, CPU and bytes written per batch).
+#   6. gzip       the spool's files gzip -6'ed (before timing) beside the plain files, each
+#                 loaded by evstream --once: seconds, CPU, and the CPU cost per row of
+#                 reading .csv.gz ("n/a" when this evstream does not read .csv.gz).
 #
 # Every table's figures also go to BENCH_DATA as TSV (one file per table, plus the RSS
 # series sampled every 0.1 s and the per-file latencies), each headed by a "# source:"
@@ -36,7 +39,7 @@
 # always added: one \copy is the reference), BENCH_LATENCY_SECONDS (60; --quick 8),
 # BENCH_OUT (a file for the markdown), BENCH_PGLOADER=0 (skip pgloader), BENCH_PER_FILE=1
 # (add psql \copy per file), BENCH_HISTORY (500000; --quick 50000), BENCH_SECTIONS
-# (default "backfill latency memory growth history"), BENCH_DATA and BENCH_PLOTS
+# (default "backfill latency memory growth history gzip"), BENCH_DATA and BENCH_PLOTS
 # (the TSV and SVG directories, default build/bench/data and build/bench/plots; their
 # *.tsv and *.svg are replaced).
 set -uo pipefail
@@ -50,7 +53,7 @@ FILES=${BENCH_FILES:-$((QUICK ? 100 : 1000))}
 ROWS=${BENCH_ROWS:-10000}
 RUNS=${BENCH_RUNS:-$((QUICK ? 1 : 3))}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-$((QUICK ? 8 : 60))}
-SECTIONS=${BENCH_SECTIONS:-backfill latency memory growth history}
+SECTIONS=${BENCH_SECTIONS:-backfill latency memory growth history gzip}
 HISTORY=${BENCH_HISTORY:-$((QUICK ? 50000 : 500000))}
 OUT=${BENCH_OUT:-}
 DATA=${BENCH_DATA:-$EVPIPE_ROOT/build/bench/data}
@@ -855,6 +858,101 @@ section_history() {
 	tsv_row history "$HISTORY" "$idle_ms" "$nb" "$p50" "$p90" "$batch_cpu" "$batch_bytes"
 	md ""
 	rm -rf "$sp" "$ck"
+}
+
+# --- 6. gzip ------------------------------------------------------------------------
+# Does this evstream read NAME.csv.gz?  One compressed file loaded --once: rows in events
+# say so (an evstream without gzip support passes over the name, loading nothing).
+evstream_reads_gzip() {
+	local d=$W/gz.probe ck=$W/gz.probe.ckpt first n
+	rm -rf "$d" "$ck"
+	mkdir -p "$d"
+	first=$(cd "$SPOOL" && ls -1 | LC_ALL=C sort | head -n 1)
+	gzip -6 -c "$SPOOL/$first" >"$d/$first.gz" || { note "gzip of $SPOOL/$first failed"; exit 1; }
+	reset_db >/dev/null || exit 1
+	"$BIN/evstream" --spool_dir="$d" --checkpoint_dir="$ck" --conninfo="$EVPIPE_CONNINFO" \
+		--once --log_level=warning 2>>"$W/evstream.log" ||
+		note "gzip probe: evstream --once on one .csv.gz failed (taken as no gzip support)"
+	n=$(q 'SELECT count(*) FROM events')
+	rm -rf "$d" "$ck"
+	((n > 0))
+}
+
+mbytes() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+bytes_in() { find "$1" -maxdepth 1 -type f -printf '%s\n' | awk '{ b += $1 } END { printf "%.0f", b }'; }
+ns_per_row() { awk -v c="$1" -v n="$2" 'BEGIN { if (c == "-" || n <= 0) print "-"; else printf "%.0f", c * 1e9 / n }'; }
+
+section_gzip() {
+	local gz=$W/gz.spool t0 zsecs pb gb i name ok=1 na="n/a (evstream without gzip support)"
+	local -A sp=([plain]=$SPOOL [gzip]=$gz)
+	mkdir -p "$gz"
+	# Compressed before any timing, $(nproc) at once: the producer's cost, not evstream's.
+	t0=$(now)
+	(cd "$SPOOL" && ls -1 | LC_ALL=C sort |
+		xargs -P "$(nproc)" -I{} sh -c 'gzip -6 -c "$1" >"$2/$1.gz"' _ {} "$gz") ||
+		{ note "gzip of the spool into $gz failed"; exit 1; }
+	zsecs=$(since "$t0")
+	pb=$(bytes_in "$SPOOL") gb=$(bytes_in "$gz")
+	note "gzip: $FILES files compressed in $zsecs s ($pb -> $gb bytes)"
+	if evstream_reads_gzip; then
+		for ((i = 1; i <= RUNS; i++)); do
+			note "gzip: round $i of $RUNS"
+			for name in plain gzip; do
+				run_once "$name" run_evstream "${sp[$name]}"
+			done
+		done
+		summarise plain
+		summarise gzip
+	else
+		ok=0
+		note "gzip: this evstream loads nothing from .csv.gz files; the table says n/a"
+	fi
+	md "## 6. gzip: the same files compressed"
+	md ""
+	md "The spool of section 1 ($(fmt_int "$FILES") files), and the same files compressed" \
+		"with \`gzip -6\` into NAME.csv.gz ($zsecs s with $(nproc) gzip at once, before any" \
+		"timing). Each loaded by \`evstream --once --max_files_per_trigger=0\` (copy_sessions" \
+		"$EVS_DEF, its default) on empty tables; a round loads each once, median of $RUNS." \
+		"CPU: evstream's user + system (\`/usr/bin/time\`); the server's work is the same rows."
+	md ""
+	md "| spool | MB on disk | median s | rows read/s | runs (s) | evstream CPU s | CPU ns per row read | server CPU s | peak RSS MB | loaded exactly |"
+	md "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"
+	tsv_head gzip spool bytes median_s rows_read_per_s evstream_cpu_s cpu_ns_per_row server_cpu_s \
+		peak_rss_mb loaded_exactly
+	for name in plain gzip; do
+		local label=".csv" bytes=$pb
+		[[ $name == gzip ]] && label=".csv.gz (gzip -6, $(awk -v a="$gb" -v b="$pb" \
+			'BEGIN { printf "%.0f", 100 * a / b }') % of plain)" bytes=$gb
+		if ((ok)); then
+			md "| $label | $(mbytes "$bytes") | ${B_SECS[$name]} |" \
+				"$(fmt_rate $((FILES * ROWS)) "${B_SECS[$name]}") | ${B_ALL[$name]} |" \
+				"${B_CCPU[$name]} | $(ns_per_row "${B_CCPU[$name]}" $((FILES * ROWS))) |" \
+				"${B_SCPU[$name]} | $(mb "${B_RSS[$name]}") |" \
+				"$([[ ${B_OK[$name]} == 1 ]] && echo yes || echo NO) |"
+			tsv_row gzip "$name" "$bytes" "${B_SECS[$name]}" "$(fmt_rate $((FILES * ROWS)) "${B_SECS[$name]}")" \
+				"${B_CCPU[$name]}" "$(ns_per_row "${B_CCPU[$name]}" $((FILES * ROWS)))" \
+				"${B_SCPU[$name]}" "$(mb "${B_RSS[$name]}")" \
+				"$([[ ${B_OK[$name]} == 1 ]] && echo yes || echo NO)"
+		else
+			md "| $label | $(mbytes "$bytes") | $([[ $name == plain ]] && echo 'not run' || echo "$na") | | | | | | | |"
+			tsv_row gzip "$name" "$bytes" - - - - - - -
+		fi
+	done
+	md ""
+	if ((ok)); then
+		md "- **Reading .csv.gz costs $(ns_per_row "$(awk -v g="${B_CCPU[gzip]}" -v p="${B_CCPU[plain]}" \
+			'BEGIN { print g - p }')" $((FILES * ROWS))) ns of CPU per row** (evstream's CPU" \
+			"seconds with the compressed files less with the plain ones, over the" \
+			"$(fmt_int $((FILES * ROWS))) rows read); throughput $(ratio "${B_SECS[plain]}" "${B_SECS[gzip]}") ×" \
+			"the plain files'; the compressed files take $(awk -v a="$gb" -v b="$pb" \
+			'BEGIN { printf "%.0f", 100 * a / b }') % of the plain bytes."
+		md ""
+		md_plot gzip "evstream's CPU per row read from plain and gzip-compressed files"
+	else
+		md "- Cost per row: $na."
+		md ""
+	fi
+	rm -rf "$gz"
 }
 
 per_row() { awk -v s="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", s * 1e6 / n; else print "-" }'; }

@@ -233,7 +233,9 @@ plot_gzip() {
 		cat <<-EOF
 		set title 'evstream --once: CPU per row read, plain and gzip-compressed spool files'
 		set ylabel 'ns of CPU (user + system) per row read'
+		set key autotitle columnheader
 		set yrange [0:*]
+		set offsets 0, 0, graph 0.15, 0
 		set xrange [-0.6:1.6]
 		set style fill solid 0.85 border -1
 		set boxwidth 0.6
