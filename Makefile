@@ -6,7 +6,7 @@ VERSION   := 0.1.0
 CC        ?= cc
 PKG       ?= pkg-config
 # libcsv ships no .pc file on Debian, so it is linked by name.
-PKGS      := libpq uuid inih libsystemd
+PKGS      := libpq uuid inih libsystemd zlib
 
 # pkg-config runs when a compile or link first needs its answer, never when make reads
 # this file: `make test` and `make run` install the -dev packages (`make deps`) first and
@@ -27,8 +27,8 @@ LINK       = $(CC) $(LDFLAGS)
 
 # The package lists, one each, read by `make deps`/`deps-run`, .ci/run, docker/Dockerfile
 # and (checked by tests/system/readme_package_lists.sh) the README.
-DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev libsystemd-dev
-DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0
+DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev libsystemd-dev zlib1g-dev
+DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0 zlib1g
 # `make run`: the build plus a PostgreSQL server (psql comes with it).
 DEB_DEMO    := $(DEB_BUILD) postgresql-15
 # `make test`: the demo's plus the test toolchain (fuzzers, valgrind, promtool, jq, and
@@ -127,9 +127,10 @@ unit: $(TEST_BINS)
 
 # --- operate it (issue 10): status, metrics, quarantine -----------------------------
 # DEB_TEST holds jq (tests/integration/status_and_metrics.sh reads `status --json`) and
-# prometheus, for its promtool: `promtool check metrics` judges the metrics file.  The
-# package is the whole Prometheus server (~19 MB download, ~96 MB installed, ~7 s);
-# Debian ships promtool in no smaller package.  Under systemd its postinst starts a
+# prometheus, for its promtool: `promtool check metrics` judges the metrics file, and
+# `promtool check rules` / `test rules` the alert rules in monitoring/
+# (alert_rules_and_dashboard.sh).  The package is the whole Prometheus server (~19 MB
+# download, ~96 MB installed, ~7 s); Debian ships promtool in no smaller package.  Under systemd its postinst starts a
 # prometheus service on :9090 (containers with policy-rc.d, like CI's, do not).
 
 # --- demo --------------------------------------------------------------------------
@@ -152,7 +153,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 SOAK_SECONDS ?= 3600
 FUZZBUILD    := $(SANBUILD)/fuzz
-FUZZ_MODS    := csvin validate event log batch dedupe ckpt durable spool
+FUZZ_MODS    := csvin gz validate event log batch dedupe ckpt durable spool
 FUZZ_BINS    := $(SANBUILD)/fuzz_csv $(SANBUILD)/fuzz_ckpt
 VGBUILD      := $(BUILD)/vg
 # clang also flags vprintf-style helpers (a va_list of a checked format), gcc does not.
@@ -239,13 +240,17 @@ RELEASE_BIN ?= .
 # /tmp/x/build/evstream), to pass as RELEASE_BIN= or EVPIPE_RELEASE_BIN=.
 $(BUILD)/evgen $(BUILD)/evstream: $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libevpipe.a
 	$(LINK) $(CFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
+# monitoring/: the alert rules, their promtool test (it finds the rules beside it, so an
+# edited copy can be tested where it lies) and the Grafana dashboard, next to the docs;
+# the commands their descriptions give name the installed configuration file.
+MON_FILES    = evpipe.rules.yml evpipe.rules.test.yml grafana-evpipe.json
 INSTALL_SED  = sed -e 's|/usr/local/sbin/|$(sbindir)/|g' -e 's|/etc/evpipe/|$(sysconfdir)/evpipe/|g'
 INSTALL_CONF = $(DESTDIR)$(sysconfdir)/evpipe
 .PHONY: install uninstall
 install: $(addprefix $(RELEASE_BIN)/,$(DAEMONS))
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(datadir)/evpipe/sql \
 		$(DESTDIR)$(docdir) $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) \
-		$(DESTDIR)$(tmpfilesdir) $(INSTALL_CONF)
+		$(DESTDIR)$(tmpfilesdir) $(INSTALL_CONF) $(DESTDIR)$(docdir)/monitoring
 	install -m 0755 $^ $(DESTDIR)$(sbindir)/
 	for f in evgen.service evstream.service; do \
 		$(INSTALL_SED) systemd/$$f >$(DESTDIR)$(unitdir)/$$f && \
@@ -257,6 +262,9 @@ install: $(addprefix $(RELEASE_BIN)/,$(DAEMONS))
 	install -m 0644 systemd/tmpfiles.d/evpipe.conf $(DESTDIR)$(tmpfilesdir)/evpipe.conf
 	install -m 0644 sql/*.sql $(DESTDIR)$(datadir)/evpipe/sql/
 	install -m 0644 systemd/evpipe.ini systemd/evstream.env $(DESTDIR)$(docdir)/
+	for f in $(MON_FILES); do \
+		$(INSTALL_SED) monitoring/$$f >$(DESTDIR)$(docdir)/monitoring/$$f && \
+		chmod 0644 $(DESTDIR)$(docdir)/monitoring/$$f || exit 1; done
 	test -e $(INSTALL_CONF)/evpipe.ini || install -m 0644 systemd/evpipe.ini $(INSTALL_CONF)/
 	test -e $(INSTALL_CONF)/evstream.env || install -m 0600 systemd/evstream.env $(INSTALL_CONF)/
 # A running unit would go on from a deleted binary, and its multi-user.target.wants link
@@ -270,9 +278,11 @@ uninstall:
 		$(addprefix $(DESTDIR)$(unitdir)/,evgen.service evstream.service) \
 		$(DESTDIR)$(sysusersdir)/evpipe.conf $(DESTDIR)$(tmpfilesdir)/evpipe.conf \
 		$(addprefix $(DESTDIR)$(datadir)/evpipe/,$(wildcard sql/*.sql)) \
-		$(addprefix $(DESTDIR)$(docdir)/,evpipe.ini evstream.env)
+		$(addprefix $(DESTDIR)$(docdir)/,evpipe.ini evstream.env) \
+		$(addprefix $(DESTDIR)$(docdir)/monitoring/,$(MON_FILES))
 	for f in evpipe.ini evstream.env; do \
 		! cmp -s systemd/$$f $(INSTALL_CONF)/$$f || rm -f $(INSTALL_CONF)/$$f; done
-	rmdir $(DESTDIR)$(datadir)/evpipe/sql $(DESTDIR)$(datadir)/evpipe $(DESTDIR)$(docdir) \
+	rmdir $(DESTDIR)$(datadir)/evpipe/sql $(DESTDIR)$(datadir)/evpipe \
+		$(DESTDIR)$(docdir)/monitoring $(DESTDIR)$(docdir) \
 		$(INSTALL_CONF) 2>/dev/null || true
 	$(if $(SYSTEMD_LIVE),systemctl daemon-reload)

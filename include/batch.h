@@ -108,12 +108,14 @@ enum batch_file_status {
 	BATCH_FILE_GONE,	/* vanished between listing and reading: nothing to do */
 	BATCH_FILE_RETRY,	/* read error, out of memory, no permission: a later batch */
 	BATCH_FILE_BROKEN,	/* read error after rows went out: the batch cannot commit */
+	BATCH_FILE_CORRUPT,	/* a damaged archive found after rows went out: quarantine it;
+				   the batch cannot commit (why in err) */
 	BATCH_FILE_STOPPED,	/* out returned -1: the sink's error says why */
 };
 /*
  * On QUARANTINE, GONE and RETRY nothing of the file went out, and the batch and
- * the dedupe set are exactly as they were before the call.  On BROKEN and STOPPED
- * rows did go out and the set holds their ids: the caller abandons the batch and
+ * the dedupe set are exactly as they were before the call.  On BROKEN, CORRUPT and
+ * STOPPED rows did go out and the set holds their ids: the caller abandons the batch and
  * rebuilds the set.
  */
 enum batch_file_status batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd,

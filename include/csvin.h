@@ -18,6 +18,11 @@
  * A last record without a final newline is still a record.  A quoted field still
  * open at end of file ends there (libcsv's behaviour), with a warning.
  *
+ * A name ending in ".gz" is a gzip archive of such a file (gz.h): it is inflated
+ * as it is read, so every bound below holds for its text, and line numbers are
+ * the text's.  A damaged or truncated archive is CSVIN_BAD_ARCHIVE, found only
+ * where the damage is: the rows before it were delivered already.
+ *
  * Records without any '"' are split on ',' by csvin itself: for such a record
  * that is exactly what libcsv computes, at several times its speed.  Every record
  * with a quote, and every line of a multi-line record, goes through libcsv.
@@ -90,6 +95,8 @@ enum csvin_status {
 	CSVIN_ABORTED = 3,	/* the callback returned non-zero */
 	CSVIN_NOMEM = 4,	/* errno = ENOMEM */
 	CSVIN_NOT_REGULAR = 5,	/* a symlink, directory, FIFO, device...: quarantine, never read */
+	CSVIN_BAD_ARCHIVE = 6,	/* a .gz that is damaged or truncated: quarantine; rows may
+				   have been delivered before it was found, drop them */
 };
 
 struct csvin;

@@ -3,7 +3,7 @@
  *
  * A file is ready when its final name appears: evgen writes a hidden
  * ".NAME.tmp" and renames it, so a name that does not start with '.' and
- * ends in ".csv" is a whole file.  evgen's names begin with a UTC timestamp
+ * ends in ".csv" (or ".csv.gz", a gzip archive of one: gz.h) is a whole file.  evgen's names begin with a UTC timestamp
  * of fixed width, so byte order (strcmp) is creation order, and that is the
  * order spool_scan returns.
  *
@@ -25,6 +25,7 @@
 
 #define SPOOL_MUSTCHECK __attribute__((warn_unused_result))
 #define SPOOL_SUFFIX	".csv"
+#define SPOOL_SUFFIX_GZ	".csv.gz"
 #define SPOOL_QUARANTINE "quarantine"
 #define SPOOL_ARCHIVE	"archive"
 
@@ -36,7 +37,7 @@ struct spool_list {
 
 /*
  * The names of regular files in the spool that do not start with '.' and end
- * in ".csv", sorted by strcmp, into out (its old contents are freed, its array
+ * in ".csv" or ".csv.gz", sorted by strcmp, into out (its old contents are freed, its array
  * reused).  Entries with such a name that are not regular files (symlinks,
  * FIFOs, directories, sockets) are not returned; *ignored counts them (ignored
  * may be NULL).  A file that vanishes during the scan is left out silently.
@@ -188,7 +189,8 @@ int	spool_quarantine_reason(int dirfd, const char *name, char *line, size_t len)
 /*
  * The spool name a quarantined file goes back under: the same, less the
  * ".N" spool_move added when the name was taken in quarantine/.  -1 (EINVAL)
- * if that is not a name the spool reads (hidden, or not ending in ".csv").
+ * if that is not a name the spool reads (hidden, or not ending in ".csv" or
+ * ".csv.gz").
  */
 int	spool_requeue_name(const char *qname, char *name, size_t len) SPOOL_MUSTCHECK;
 

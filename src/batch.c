@@ -233,8 +233,8 @@ batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd,
 		return BATCH_FILE_STOPPED;
 	if (st == CSVIN_ABORTED)
 		snprintf(err, errlen, "out of memory while reading");
-	if (f.sent)
-		return BATCH_FILE_BROKEN;	/* the file stays in the batch, which cannot commit */
+	if (f.sent)	/* the file stays in the batch, which cannot commit */
+		return st == CSVIN_BAD_ARCHIVE ? BATCH_FILE_CORRUPT : BATCH_FILE_BROKEN;
 	free(b->files[--b->nfiles]);
 	b->nrej = saved.nrej;
 	b->textlen = saved.textlen;
@@ -243,6 +243,7 @@ batch_read_file(struct batch *b, struct csvin *in, struct dedupe *dd,
 	switch (st) {
 	case CSVIN_BAD_HEADER:
 	case CSVIN_NOT_REGULAR:
+	case CSVIN_BAD_ARCHIVE:
 		return BATCH_FILE_QUARANTINE;
 	case CSVIN_IO:
 		return batch_io_fate(read_errno);

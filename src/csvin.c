@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gz.h"
 #include "log.h"
 
 #define CSVIN_FEED_SLICE	(64u * 1024)	/* libcsv's buffer may grow between slices */
@@ -33,7 +34,10 @@ struct csvin_buf {
 
 struct csvin {
 	struct csv_parser parser;
-	char		*rd;		/* read(2) lands here */
+	char		*rd;		/* read(2) lands here (a .gz file: the text inflated) */
+	char		*zin;		/* a .gz file's read(2) lands here; NULL until one is read */
+	struct gz_in	*gz;		/* and is inflated by this */
+	int		 gzip;		/* the file in hand is a .gz */
 	struct csvin_buf raw;		/* the current record as read, when it is not all in rd */
 	struct csvin_buf row;		/* its schema fields, each NUL-terminated */
 	size_t		 max_record;
@@ -651,8 +655,46 @@ csvin_chunk(struct csvin *r, const char *p, size_t n)
 }
 
 static int
+csvin_gz_out(void *arg, const char *p, size_t n)
+{
+	return csvin_chunk(arg, p, n);
+}
+
+static int
+csvin_gz_failed(struct csvin *r, enum gz_status st)
+{
+	if (st == GZ_NOMEM)
+		return csvin_fail(r, CSVIN_NOMEM, ENOMEM, "line %lld: out of memory inflating",
+		    (long long)r->line);
+	if (st == GZ_CORRUPT && r->line == 0)
+		return csvin_fail(r, CSVIN_BAD_ARCHIVE, EINVAL, "%s", gz_in_error(r->gz));
+	if (st == GZ_CORRUPT)
+		return csvin_fail(r, CSVIN_BAD_ARCHIVE, EINVAL, "%s (after line %lld of its "
+		    "text)", gz_in_error(r->gz), (long long)r->line);
+	return -1;	/* GZ_ABORTED: csvin_chunk's failure is in r->st */
+}
+
+/* n bytes of the file as stored: the text itself, or gzip inflated into rd. */
+static int
+csvin_take(struct csvin *r, const char *p, size_t n)
+{
+	enum gz_status st;
+
+	if (!r->gzip)
+		return csvin_chunk(r, p, n);
+	if ((st = gz_in_feed(r->gz, p, n, r->rd, CSVIN_READ_SIZE, csvin_gz_out, r)) != GZ_OK)
+		return csvin_gz_failed(r, st);
+	return 0;
+}
+
+/* The file's bytes are all in; a .gz must have ended with its last member. */
+static int
 csvin_eof(struct csvin *r)
 {
+	enum gz_status st;
+
+	if (r->gzip && (st = gz_in_end(r->gz)) != GZ_OK)
+		return csvin_gz_failed(r, st);	/* a truncated last line is no record */
 	if (r->skipping) {
 		(void)csvin_scan_eol(r);	/* the end of the file ends it anyway */
 		return csvin_skip_end(r);
@@ -717,12 +759,13 @@ csvin_open(struct csvin *r, int dirfd, const char *name)
 static int
 csvin_pump(struct csvin *r, int fd)
 {
+	char *buf = r->gzip ? r->zin : r->rd;
 	off_t total = 0;
 	ssize_t n;
 	int e;
 
 	for (;;) {
-		if ((n = read(fd, r->rd, CSVIN_READ_SIZE)) < 0) {
+		if ((n = read(fd, buf, CSVIN_READ_SIZE)) < 0) {
 			if ((e = errno) == EINTR)
 				continue;
 			return csvin_fail(r, CSVIN_IO, e, "line %lld: read: %s",
@@ -731,7 +774,7 @@ csvin_pump(struct csvin *r, int fd)
 		if (n == 0)
 			break;
 		total += n;
-		if (csvin_chunk(r, r->rd, (size_t)n) != 0)
+		if (csvin_take(r, buf, (size_t)n) != 0)
 			return -1;
 	}
 	if (fstat(fd, &r->read_st) != 0) {
@@ -739,6 +782,18 @@ csvin_pump(struct csvin *r, int fd)
 		return csvin_fail(r, CSVIN_IO, e, "fstat: %s", strerror(e));
 	}
 	r->read_st.st_size = total;
+	return 0;
+}
+
+/* The inflater and its read buffer, made at the first .gz file and kept. */
+static int
+csvin_gz_ready(struct csvin *r)
+{
+	if (r->zin == NULL && (r->zin = malloc(CSVIN_READ_SIZE)) == NULL)
+		return csvin_fail(r, CSVIN_NOMEM, ENOMEM, "out of memory for a gzip reader");
+	if (r->gz == NULL && (r->gz = gz_in_new()) == NULL)
+		return csvin_fail(r, CSVIN_NOMEM, ENOMEM, "out of memory for a gzip reader");
+	gz_in_reset(r->gz);
 	return 0;
 }
 
@@ -766,6 +821,9 @@ csvin_begin(struct csvin *r, const char *name, csvin_row_fn fn, void *arg,
 	r->skipping = 0;
 	r->row.len = 0;
 	csvin_record_reset(r);
+	r->gzip = gz_is_name(name);
+	if (r->gzip)
+		(void)csvin_gz_ready(r);
 }
 
 static void
@@ -802,7 +860,7 @@ csvin_read(struct csvin *r, int dirfd, const char *name, csvin_row_fn fn, void *
 	int fd;
 
 	csvin_begin(r, name, fn, arg, err, errlen);
-	if ((fd = csvin_open(r, dirfd, name)) >= 0) {
+	if (r->st == CSVIN_OK && (fd = csvin_open(r, dirfd, name)) >= 0) {
 		if (csvin_pump(r, fd) == 0)
 			(void)csvin_eof(r);	/* a failure is in r->st */
 		(void)close(fd);	/* read-only: a close error loses nothing */
@@ -826,9 +884,11 @@ csvin_read_mem(struct csvin *r, const char *name, const void *buf, size_t len, s
 	csvin_begin(r, name, fn, arg, err, errlen);
 	if (slice == 0 || slice > CSVIN_READ_SIZE)
 		slice = CSVIN_READ_SIZE;	/* never more than one read(2) of a file */
+	if (r->st != CSVIN_OK)
+		return csvin_finish(r);
 	for (; len > 0; p += k, len -= k) {
 		k = len < slice ? len : slice;
-		if (csvin_chunk(r, p, k) != 0)
+		if (csvin_take(r, p, k) != 0)
 			return csvin_finish(r);
 	}
 	(void)csvin_eof(r);	/* a failure is in r->st */
@@ -862,6 +922,8 @@ csvin_free(struct csvin *r)
 		return;
 	csv_free(&r->parser);
 	free(r->rd);
+	free(r->zin);
+	gz_in_free(r->gz);
 	free(r->raw.p);
 	free(r->row.p);
 	free(r);
@@ -882,7 +944,8 @@ csvin_set_fast_path(struct csvin *r, int on)
 size_t
 csvin_memory(const struct csvin *r)
 {
-	return sizeof(*r) + CSVIN_READ_SIZE + r->raw.cap + r->row.cap +
+	return sizeof(*r) + CSVIN_READ_SIZE + (r->zin != NULL ? CSVIN_READ_SIZE : 0) +
+	    r->raw.cap + r->row.cap +
 	    r->parser.entry_size;	/* csv_get_buffer_size takes no const */
 }
 
@@ -892,7 +955,7 @@ csvin_status_name(enum csvin_status st)
 	static const char *const names[] = {
 		[CSVIN_OK] = "ok", [CSVIN_IO] = "io", [CSVIN_BAD_HEADER] = "bad_header",
 		[CSVIN_ABORTED] = "aborted", [CSVIN_NOMEM] = "nomem",
-		[CSVIN_NOT_REGULAR] = "not_regular",
+		[CSVIN_NOT_REGULAR] = "not_regular", [CSVIN_BAD_ARCHIVE] = "bad_archive",
 	};
 
 	if ((unsigned)st >= sizeof(names) / sizeof(names[0]))

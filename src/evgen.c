@@ -20,6 +20,7 @@
 #include "config.h"
 #include "durable.h"
 #include "gen.h"
+#include "gz.h"
 #include "log.h"
 #include "notify.h"
 #include "spool.h"
@@ -32,6 +33,7 @@ struct evgen_config {
 	double	 interval;
 	long	 count;
 	int	 burst;
+	int	 compress;
 	long	 seed;
 	long	 user_id_min, user_id_max, product_id_min, product_id_max;
 	double	 purchase_rate, price_min, price_max;
@@ -49,6 +51,8 @@ static const struct cfg_key evgen_keys[] = {
 	K(interval, CFG_DOUBLE, "5", 0, 86400, "pause between files, in seconds (fractions allowed)"),
 	K(count, CFG_INT, "0", 0, 1e15, "write this many files, then exit (0 = forever)"),
 	K(burst, CFG_BOOL, "off", 0, 0, "write without pausing (backfills, benchmarks)"),
+	K(compress, CFG_BOOL, "off", 0, 0,
+	    "write gzip files (NAME.csv.gz, one gzip member each); evstream reads them as it reads .csv"),
 	K(seed, CFG_INT, "0", 0, 9e18,
 	    "random seed; non-zero makes rows reproducible (event times then follow a simulated "
 	    "clock from 2026-01-01 00:00:00 UTC advancing `interval` per file)"),
@@ -176,9 +180,9 @@ evgen_pause(struct notify *n, double seconds)
 	}
 }
 
-/* events_<UTC yyyymmddThhmmss.ffffff>_<uuid>.csv: byte order is creation order. */
+/* events_<UTC yyyymmddThhmmss.ffffff>_<uuid>.csv[.gz]: byte order is creation order. */
 static void
-evgen_name(struct gen *g, int64_t us, char *out, size_t outlen)
+evgen_name(struct gen *g, int64_t us, int gz, char *out, size_t outlen)
 {
 	char stamp[32], id[37];
 	uint8_t raw[16];
@@ -189,7 +193,8 @@ evgen_name(struct gen *g, int64_t us, char *out, size_t outlen)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
 	gen_uuid(g, raw);
 	uuid_unparse_lower(raw, id);
-	snprintf(out, outlen, "events_%s.%06ld_%s.csv", stamp, (long)(us % 1000000), id);
+	snprintf(out, outlen, "events_%s.%06ld_%s%s", stamp, (long)(us % 1000000), id,
+	    gz ? SPOOL_SUFFIX_GZ : SPOOL_SUFFIX);
 }
 
 struct evgen {
@@ -203,6 +208,8 @@ struct evgen {
 	struct notify		 notify;	/* systemd: ready, status, watchdog */
 	int64_t			 status_us;	/* when STATUS= was last sent */
 	int			 failed;	/* a published file is not durable: exit 1 */
+	char			*gzbuf;		/* --compress: the file's gzip, reused */
+	size_t			 gzcap;
 };
 
 /* For systemctl status; at most once a second: a burst writes thousands of files a second. */
@@ -285,8 +292,15 @@ evgen_write_one(struct evgen *e)
 		log_err("generating file %ld failed; retrying", e->files + 1);
 		return -1;
 	}
+	if (e->cfg.compress && gz_compress(text, len, &e->gzbuf, &len, &e->gzcap) < 0) {
+		gen_unpublish(e->gen);	/* never written: new rows follow */
+		log_err("compressing file %ld failed; retrying on the next tick", e->files + 1);
+		return -1;
+	}
+	if (e->cfg.compress)
+		text = e->gzbuf;
 	e->last_name_us = now > e->last_name_us ? now : e->last_name_us + 1;
-	evgen_name(e->gen, e->last_name_us, name, sizeof(name));
+	evgen_name(e->gen, e->last_name_us, e->cfg.compress, name, sizeof(name));
 	if ((rc = durable_create_at(e->spool_fd, name, text, len)) == -1) {
 		saved = errno;
 		gen_unpublish(e->gen);	/* not counted either: new rows follow */
@@ -422,6 +436,7 @@ main(int argc, char **argv)
 	status = e.failed ? EXIT_FAILURE : 0;
 	close(e.spool_fd);
 	gen_free(e.gen);
+	free(e.gzbuf);
 	cfg_free(&evgen_table, &e.cfg);
 	return status;
 }

@@ -807,6 +807,14 @@ evstream_fill(struct evstream *s, int *failed)
 			s->nplan = k;
 			s->plan_cut = s->replan = s->deferred = 1;
 			return SINK_RETRY;
+		case BATCH_FILE_CORRUPT:
+			/* Some of its rows went out: none may stay.  The same plan, without it. */
+			evstream_quarantine(s, name, err);
+			log_info("batch %lld is rolled back and written again without %s/%s",
+			    (long long)s->b.id, s->cfg.spool_dir, name);
+			s->plan[k] = SIZE_MAX;
+			s->replan = 1;
+			return SINK_RETRY;
 		case BATCH_FILE_STOPPED:
 			return evstream_stopped_slice(s, failed);
 		}

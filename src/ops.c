@@ -154,8 +154,8 @@ ops_requeue_one(const struct ops_config *c, int fd, struct ckpt *ck, struct sink
 	struct stat st;
 
 	if (spool_requeue_name(qname, name, sizeof(name)) < 0) {
-		fprintf(stderr, "evstream: %s: not a quarantined spool file (a name ending in .csv, "
-		    "or .csv.N)\n", arg);
+		fprintf(stderr, "evstream: %s: not a quarantined spool file (a name ending in .csv or "
+		    ".csv.gz, or either followed by .N)\n", arg);
 		return -1;
 	}
 	snprintf(path, sizeof(path), SPOOL_QUARANTINE "/%s", qname);

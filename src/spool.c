@@ -70,13 +70,25 @@ spool_list_sort(struct spool_list *l)
 		qsort(l->names, l->n, sizeof(*l->names), spool_cmp);
 }
 
-/* A finished file's name: not hidden (".NAME.tmp" is work in progress), ends ".csv". */
+/* Does name[0..len) end in a spool suffix, after at least one byte of its own? */
+static int
+spool_has_suffix(const char *name, size_t len)
+{
+	static const char *const sfx[] = { SPOOL_SUFFIX, SPOOL_SUFFIX_GZ };
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		size_t k = strlen(sfx[i]);
+		if (len > k && memcmp(name + len - k, sfx[i], k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* A finished file's name: not hidden (".NAME.tmp" is work in progress), a spool suffix. */
 static int
 spool_is_candidate(const char *name)
 {
-	size_t len = strlen(name), slen = strlen(SPOOL_SUFFIX);
-
-	return name[0] != '.' && len > slen && strcmp(name + len - slen, SPOOL_SUFFIX) == 0;
+	return name[0] != '.' && spool_has_suffix(name, strlen(name));
 }
 
 /*
@@ -768,15 +780,15 @@ spool_quarantine_reason(int dirfd, const char *name, char *line, size_t len)
 int
 spool_requeue_name(const char *qname, char *name, size_t len)
 {
-	size_t n = strlen(qname), k = n, slen = strlen(SPOOL_SUFFIX);
+	size_t n = strlen(qname), k = n;
 
-	/* "X.csv.3" (spool_move's free name) goes back as "X.csv". */
+	/* "X.csv.3" (spool_move's free name) goes back as "X.csv"; "X.csv.gz.3" as "X.csv.gz". */
 	while (k > 0 && qname[k - 1] >= '0' && qname[k - 1] <= '9')
 		k--;
 	if (k < n && k > 0 && qname[k - 1] == '.')
 		n = k - 1;
-	if (!spool_component_ok(qname) || n >= len || n <= slen || qname[0] == '.' ||
-	    memcmp(qname + n - slen, SPOOL_SUFFIX, slen) != 0) {
+	if (!spool_component_ok(qname) || n >= len || qname[0] == '.' ||
+	    !spool_has_suffix(qname, n)) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -13,6 +13,13 @@
  *     read-size, 1-byte and 7-byte pieces (where read(2) splits a file must not
  *     matter), and with the quote-free fast path turned off (everything through
  *     libcsv: the fast path may only be faster).
+ *   - The gzip path.  The input gzip-compressed and read as "in.csv.gz" (from a
+ *     file, and from memory in 7-byte pieces) gives exactly the rows of the
+ *     text.  The input itself read as a .gz (hostile archive bytes: most are
+ *     refused at the header, the seed corpus holds real archives to mutate)
+ *     reads the same from a file and from memory in 1-byte and read-size
+ *     pieces, ends OK, BAD_HEADER or BAD_ARCHIVE, and batch_read_file hands
+ *     nothing on from an archive it refuses before any row (QUARANTINE).
  *   - Accepted events round-trip: the UUID prints back as the field (case
  *     aside), the time formats and parses back to the same instant, and every
  *     value is in its column's range.
@@ -43,6 +50,7 @@
 #include "csvin.h"
 #include "dedupe.h"
 #include "event.h"
+#include "gz.h"
 #include "log.h"
 #include "validate.h"
 
@@ -50,7 +58,9 @@
 #include "fuzz.h"
 
 #define FUZZ_NAME	"in.csv"
-#define FUZZ_NVARIANTS	5
+#define FUZZ_GZ_NAME	"in.csv.gz"	/* the input compressed */
+#define FUZZ_RAW_GZ	"raw.csv.gz"	/* the input as if it were an archive */
+#define FUZZ_NVARIANTS	10		/* 0-4 the text, 5-6 compressed, 7-9 raw as .gz */
 
 struct trace {
 	char	*p;
@@ -67,6 +77,8 @@ struct fuzz {
 	int64_t		 nev;		/* events handed to out->event in this reading */
 	int64_t		 handed;	/* rejects handed to out->rejects in this reading */
 	int64_t		 stop_at;	/* out->event says stop at this event (0: never) */
+	char		*gz;		/* the input compressed */
+	size_t		 gzlen, gzcap;
 };
 
 /* libFuzzer's entry points take no context: the harness's state is this one struct. */
@@ -232,36 +244,38 @@ on_row(void *arg, const struct csv_row *row)
 
 /* --- the five readings -------------------------------------------------------------- */
 
+/* The status and the message, less the file's name that begins it. */
 static void
-trace_end(struct trace *t, enum csvin_status st, const char *err)
+trace_end(struct trace *t, const char *name, enum csvin_status st, const char *err)
 {
+	size_t k = strlen(name);
+
+	FUZZ_ASSERT(st == CSVIN_OK || st == CSVIN_BAD_HEADER ||
+	    (st == CSVIN_BAD_ARCHIVE && gz_is_name(name)), "reading %s: %s: %s", name,
+	    csvin_status_name(st), err);
 	trace_num(t, st);
-	if (st != CSVIN_OK)
-		trace_bytes(t, err, strlen(err));
+	if (st == CSVIN_OK)
+		return;
+	if (strncmp(err, name, k) == 0 && strncmp(err + k, ": ", 2) == 0)
+		err += k + 2;
+	trace_bytes(t, err, strlen(err));
 }
 
 static void
-read_file(struct trace *t)
+read_file(struct trace *t, const char *name)
 {
 	char err[512];
-	enum csvin_status st;
 
-	st = csvin_read(F.rd, F.dirfd, FUZZ_NAME, on_row, t, err, sizeof(err));
-	FUZZ_ASSERT(st == CSVIN_OK || st == CSVIN_BAD_HEADER, "csvin_read: %s: %s",
-	    csvin_status_name(st), err);
-	trace_end(t, st, err);
+	trace_end(t, name, csvin_read(F.rd, F.dirfd, name, on_row, t, err, sizeof(err)), err);
 }
 
 static void
-read_mem(struct trace *t, const uint8_t *data, size_t size, size_t slice)
+read_mem(struct trace *t, const char *name, const void *data, size_t size, size_t slice)
 {
 	char err[512];
-	enum csvin_status st;
 
-	st = csvin_read_mem(F.rd, FUZZ_NAME, data, size, slice, on_row, t, err, sizeof(err));
-	FUZZ_ASSERT(st == CSVIN_OK || st == CSVIN_BAD_HEADER, "csvin_read_mem: %s: %s",
-	    csvin_status_name(st), err);
-	trace_end(t, st, err);
+	trace_end(t, name, csvin_read_mem(F.rd, name, data, size, slice, on_row, t, err,
+	    sizeof(err)), err);
 }
 
 static uint64_t
@@ -279,17 +293,20 @@ compare_traces(void)
 {
 	static const char *const how[FUZZ_NVARIANTS] = {
 		"file", "memory, read-size pieces", "memory, 1-byte pieces",
-		"memory, 7-byte pieces", "memory, libcsv only",
+		"memory, 7-byte pieces", "memory, libcsv only", "gzip file",
+		"gzip, memory, 7-byte pieces", "raw as gzip, file",
+		"raw as gzip, memory, 1-byte pieces", "raw as gzip, memory, read-size pieces",
 	};
 
 	for (int v = 1; v < FUZZ_NVARIANTS; v++) {
-		size_t n = F.t[0].len < F.t[v].len ? F.t[0].len : F.t[v].len, at = 0;
-		if (F.t[0].len == F.t[v].len && memcmp(F.t[0].p, F.t[v].p, n) == 0)
+		int ref = v < 7 ? 0 : 7;	/* the raw-as-gzip readings agree among themselves */
+		size_t n = F.t[ref].len < F.t[v].len ? F.t[ref].len : F.t[v].len, at = 0;
+		if (v == ref || (F.t[ref].len == F.t[v].len && memcmp(F.t[ref].p, F.t[v].p, n) == 0))
 			continue;
-		while (at < n && F.t[0].p[at] == F.t[v].p[at])
+		while (at < n && F.t[ref].p[at] == F.t[v].p[at])
 			at++;
 		FUZZ_ASSERT(0, "reading '%s' differs from reading '%s' at trace byte %zu "
-		    "(lengths %zu, %zu)", how[v], how[0], at, F.t[0].len, F.t[v].len);
+		    "(lengths %zu, %zu)", how[v], how[ref], at, F.t[ref].len, F.t[v].len);
 	}
 }
 
@@ -323,7 +340,8 @@ out_rejects(void *arg, struct batch *b)
 }
 
 static enum batch_file_status
-batch_once(int64_t watermark, int64_t future, int64_t stop_at, char *err, size_t errlen)
+batch_once(const char *name, int64_t watermark, int64_t future, int64_t stop_at, char *err,
+    size_t errlen)
 {
 	const struct batch_out out = { out_event, out_rejects, &F.b };
 
@@ -333,7 +351,7 @@ batch_once(int64_t watermark, int64_t future, int64_t stop_at, char *err, size_t
 	F.b.future_us = future;
 	F.nev = F.handed = 0;
 	F.stop_at = stop_at;
-	return batch_read_file(&F.b, F.rd, F.dd, &out, F.dirfd, FUZZ_NAME, err, errlen);
+	return batch_read_file(&F.b, F.rd, F.dd, &out, F.dirfd, name, err, errlen);
 }
 
 /* The counters of one good reading, against each other and against what went out. */
@@ -375,7 +393,7 @@ check_stop(int64_t watermark, int64_t future, int64_t k)
 	char err[512];
 
 	dedupe_clear(F.dd);
-	st = batch_once(watermark, future, k, err, sizeof(err));
+	st = batch_once(FUZZ_NAME, watermark, future, k, err, sizeof(err));
 	FUZZ_ASSERT(st == BATCH_FILE_STOPPED && F.nev == k && dedupe_count(F.dd) == (size_t)k,
 	    "stop at event %lld: status %d, %lld events handed on, %zu in the set",
 	    (long long)k, st, (long long)F.nev, dedupe_count(F.dd));
@@ -393,7 +411,7 @@ check_batch(uint64_t h)
 	char err[512];
 
 	dedupe_clear(F.dd);
-	st = batch_once(watermark, future, 0, err, sizeof(err));
+	st = batch_once(FUZZ_NAME, watermark, future, 0, err, sizeof(err));
 	FUZZ_ASSERT(st == BATCH_FILE_OK || st == BATCH_FILE_QUARANTINE, "batch_read_file: %d: %s",
 	    st, err);
 	if (st != BATCH_FILE_OK) {
@@ -406,13 +424,36 @@ check_batch(uint64_t h)
 	n = F.b.n;
 	nev = F.nev;
 	/* The same file again: every event it had is now a duplicate. */
-	FUZZ_ASSERT(batch_once(watermark, future, 0, err, sizeof(err)) == BATCH_FILE_OK,
+	FUZZ_ASSERT(batch_once(FUZZ_NAME, watermark, future, 0, err, sizeof(err)) == BATCH_FILE_OK,
 	    "second read: %s", err);
 	FUZZ_ASSERT(F.nev == 0 && F.b.n.dup == n.dup + nev && F.b.n.rows == n.rows,
 	    "second read: %lld events, %lld duplicates (first: %lld events, %lld duplicates)",
 	    (long long)F.nev, (long long)F.b.n.dup, (long long)nev, (long long)n.dup);
 	if (nev > 0 && (h & 8))
 		check_stop(watermark, future, 1 + (int64_t)((h >> 20) % (uint64_t)nev));
+}
+
+/*
+ * Hostile archive bytes through the batch: refused before any row, the batch is
+ * as it was; refused after rows went out (CORRUPT), the file is still the
+ * batch's (the caller rolls it back).
+ */
+static void
+check_raw_gz_batch(void)
+{
+	enum batch_file_status st;
+	char err[512];
+
+	dedupe_clear(F.dd);
+	st = batch_once(FUZZ_RAW_GZ, EVENT_TIME_NONE, INT64_MAX, 0, err, sizeof(err));
+	FUZZ_ASSERT(st == BATCH_FILE_OK || st == BATCH_FILE_QUARANTINE || st == BATCH_FILE_CORRUPT,
+	    "batch_read_file of an archive: %d: %s", st, err);
+	if (st == BATCH_FILE_QUARANTINE)
+		FUZZ_ASSERT(F.b.nfiles == 0 && F.nev == 0 && F.handed == 0 && F.b.n.rows == 0 &&
+		    dedupe_count(F.dd) == 0, "a refused archive left rows in the batch");
+	if (st == BATCH_FILE_CORRUPT)
+		FUZZ_ASSERT(F.b.nfiles == 1 && strstr(err, "gzip") != NULL,
+		    "a damaged archive: %zu files, '%s'", F.b.nfiles, err);
 }
 
 /* --- libFuzzer ---------------------------------------------------------------------- */
@@ -422,6 +463,8 @@ fuzz_cleanup(void)
 {
 	if (F.dirfd >= 0) {
 		(void)unlinkat(F.dirfd, FUZZ_NAME, 0);
+		(void)unlinkat(F.dirfd, FUZZ_GZ_NAME, 0);
+		(void)unlinkat(F.dirfd, FUZZ_RAW_GZ, 0);
 		(void)close(F.dirfd);
 		(void)rmdir(F.dir);
 	}
@@ -430,6 +473,7 @@ fuzz_cleanup(void)
 	dedupe_free(F.dd);
 	for (int v = 0; v < FUZZ_NVARIANTS; v++)
 		free(F.t[v].p);
+	free(F.gz);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -460,14 +504,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		F.t[v].len = 0;
 	fuzz_write_file(F.dirfd, FUZZ_NAME, data, size);
 	csvin_set_fast_path(F.rd, 1);
-	read_file(&F.t[0]);
-	read_mem(&F.t[1], data, size, 0);
-	read_mem(&F.t[2], data, size, 1);
-	read_mem(&F.t[3], data, size, 7);
+	read_file(&F.t[0], FUZZ_NAME);
+	read_mem(&F.t[1], FUZZ_NAME, data, size, 0);
+	read_mem(&F.t[2], FUZZ_NAME, data, size, 1);
+	read_mem(&F.t[3], FUZZ_NAME, data, size, 7);
 	csvin_set_fast_path(F.rd, 0);
-	read_mem(&F.t[4], data, size, 0);
+	read_mem(&F.t[4], FUZZ_NAME, data, size, 0);
 	csvin_set_fast_path(F.rd, 1);
+	FUZZ_ASSERT(gz_compress(data, size, &F.gz, &F.gzlen, &F.gzcap) == 0, "gz_compress");
+	fuzz_write_file(F.dirfd, FUZZ_GZ_NAME, F.gz, F.gzlen);
+	read_file(&F.t[5], FUZZ_GZ_NAME);
+	read_mem(&F.t[6], FUZZ_GZ_NAME, F.gz, F.gzlen, 7);
+	fuzz_write_file(F.dirfd, FUZZ_RAW_GZ, data, size);
+	read_file(&F.t[7], FUZZ_RAW_GZ);
+	read_mem(&F.t[8], FUZZ_RAW_GZ, data, size, 1);
+	read_mem(&F.t[9], FUZZ_RAW_GZ, data, size, 0);
 	compare_traces();
 	check_batch(h);
+	check_raw_gz_batch();
 	return 0;
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make install` puts exactly the files README's "Installed files" table lists, with
-# those modes; PREFIX/sysconfdir reach the units and man pages; a second install keeps
-# the administrator's configuration; `make uninstall` removes everything else.  The
-# man pages render without a warning, are found where systemd's Documentation=
-# check looks, and document every key of --help.  (The units themselves are proven
-# on a real systemd by systemd_host.sh.)
+# those modes; PREFIX/sysconfdir reach the units, man pages and alert rules; a second
+# install keeps the administrator's configuration; `make uninstall` removes everything
+# else.  The man pages render without a warning, are found where systemd's
+# Documentation= check looks, and document every key of --help; the installed alert
+# rules pass their promtool test.  (The units themselves are proven on a real systemd
+# by systemd_host.sh.)
 set -u
 . "$EVPIPE_ROOT/tests/lib/install.sh"
 tmpdir T
@@ -24,7 +25,15 @@ check_eq "prefix_reaches_units" \
 	"/usr/sbin/evstream -c /opt/etc/evpipe/evpipe.ini|-/opt/etc/evpipe/evstream.env" \
 	"$(sed -n 's/^ExecStart=//p' "$T/b/lib/systemd/system/evstream.service")|$(sed -n 's/^EnvironmentFile=//p' "$T/b/lib/systemd/system/evstream.service")"
 check_eq "no_default_path_left_in_prefix_install" "" \
-	"$(grep -lE '/usr/local|(^|[^a-z/])/etc/evpipe' -r "$T/b/lib" "$T/b/usr/share/man")"
+	"$(grep -lE '/usr/local|(^|[^a-z/])/etc/evpipe' -r "$T/b/lib" "$T/b/usr/share/man" \
+		"$T/b/usr/share/doc/evpipe/monitoring")"
+# The installed rules, paths rewritten in both, still pass their test where they lie.
+if command -v promtool >/dev/null; then
+	check "installed_rules_pass_their_test" promtool test rules \
+		"$T/b/usr/share/doc/evpipe/monitoring/evpipe.rules.test.yml"
+else
+	skip "installed_rules_pass_their_test" "promtool missing (Debian package prometheus; make deps)"
+fi
 check "prefix_install_has_binaries" test -x "$T/b/usr/sbin/evstream" -a -f "$T/b/opt/etc/evpipe/evstream.env"
 
 # A second install keeps an edited configuration; uninstall leaves only that file.

@@ -2,7 +2,8 @@
  * test_csvin — reading spool files: the header by name, the CSV dialect, line
  * numbers and raw text, hostile bytes, non-regular files, oversized records.
  * Every file is read twice, with and without the fast path, and the two readings
- * must agree row for row: the fast path is only allowed to be faster.
+ * must agree row for row: the fast path is only allowed to be faster.  A .csv.gz
+ * reads exactly as its text does; a damaged one is CSVIN_BAD_ARCHIVE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 
 #include "check.h"
 #include "csvin.h"
+#include "gz.h"
 #include "log.h"
 
 #define HEADER	"event_id,user_id,event_type,product_id,price,event_time"
@@ -860,6 +862,199 @@ test_oversized_header(void)
 	free(buf);
 }
 
+
+/* ---- gzip archives ------------------------------------------------------------ */
+
+/* A text of n varied rows (some quoted over two lines, CRLF endings): *len bytes. */
+static char *
+gz_text(size_t nrows, size_t *len)
+{
+	size_t cap = 128 + nrows * 128, off;
+	char *buf = malloc(cap);
+
+	if (buf == NULL)
+		abort();
+	off = (size_t)snprintf(buf, cap, HEADER "\r\n");
+	for (size_t i = 0; i < nrows; i++)
+		off += (size_t)snprintf(buf + off, cap - off, i % 9 ? "%08llx-0000-4000-8000-%012llu,"
+		    "%llu,view,%llu,0.00,2026-11-25 19:13:25\r\n" : "\"%08llx\n-0000-4000-8000-%012llu\","
+		    "%llu,view,%llu,0.00,2026-11-25 19:13:25\n", (unsigned long long)(rng() >> 32),
+		    (unsigned long long)i, (unsigned long long)(rng() % 100000),
+		    (unsigned long long)(rng() % 10000));
+	*len = off;
+	return buf;
+}
+
+static char *
+gz_of(const char *text, size_t len, size_t *zlen)
+{
+	char *z = NULL;
+	size_t cap = 0;
+
+	if (gz_compress(text, len, &z, zlen, &cap) != 0)
+		abort();
+	return z;
+}
+
+/* got equals want row for row (both read from the same text). */
+static void
+gz_same(const char *what, const struct got *want, const struct got *g)
+{
+	CHECK(g->st == CSVIN_OK && g->n == want->n, "%s: st %d (%s), rows %zu of %zu", what,
+	    g->st, g->err, g->n, want->n);
+	for (size_t i = 0; i < g->n && i < want->n; i++)
+		CHECK(same_row(&g->rows[i], &want->rows[i]), "%s: row %zu (line %lld) differs",
+		    what, i, (long long)g->rows[i].line);
+}
+
+static void
+test_gzip_reads_as_its_text(void)
+{
+	size_t len, zlen;
+	char *text = gz_text(20000, &len), *z = gz_of(text, len, &zlen);
+	struct got plain = { 0 }, gz = { 0 };
+	static const size_t slices[] = { 1, 7, 4096, 0 };
+
+	put_file("gz_plain.csv", text, len);
+	put_file("gz_text.csv.gz", z, zlen);
+	read_file("gz_plain.csv", &plain, 0);
+	read_file("gz_text.csv.gz", &gz, 0);
+	CHECK(zlen < len / 2, "set-up: %zu bytes compress to %zu", len, zlen);
+	gz_same("file", &plain, &gz);
+	{
+		struct csvin *r = csvin_new();
+		struct got x = { 0 };
+		if (r == NULL)
+			abort();
+		read_into(r, "gz_text.csv.gz", &x);
+		CHECK(x.st == CSVIN_OK && csvin_read_stat(r)->st_size == (off_t)zlen,
+		    "identity: the %zu bytes stored, not %lld", zlen,
+		    (long long)csvin_read_stat(r)->st_size);
+		got_free(&x);
+		csvin_free(r);
+	}
+	for (size_t k = 0; k < sizeof(slices) / sizeof(slices[0]); k++) {
+		struct csvin *r = csvin_new();
+		struct got m = { 0 };
+		if (r == NULL)
+			abort();
+		m.st = csvin_read_mem(r, "mem.csv.gz", z, zlen, slices[k], collect, &m, m.err,
+		    sizeof(m.err));
+		gz_same("memory", &plain, &m);
+		got_free(&m);
+		csvin_free(r);
+	}
+	got_free(&plain);
+	got_free(&gz);
+	free(text);
+	free(z);
+}
+
+/* `cat a.gz b.gz` is one text, as gzip(1) reads it; line numbers run on. */
+static void
+test_gzip_members_concatenated(void)
+{
+	size_t len, cut, za, zb;
+	char *text = gz_text(3000, &len), *a, *b, *both;
+	struct got plain = { 0 }, g = { 0 };
+
+	cut = (size_t)(strchr(text + len / 2, '\n') - text) + 1;
+	a = gz_of(text, cut, &za);
+	b = gz_of(text + cut, len - cut, &zb);
+	if ((both = malloc(za + zb)) == NULL)
+		abort();
+	memcpy(both, a, za);
+	memcpy(both + za, b, zb);
+	put_file("gz_plain.csv", text, len);
+	put_file("gz_members.csv.gz", both, za + zb);
+	read_file("gz_plain.csv", &plain, 0);
+	read_file("gz_members.csv.gz", &g, 0);
+	gz_same("two members", &plain, &g);
+	got_free(&plain);
+	got_free(&g);
+	free(text);
+	free(a);
+	free(b);
+	free(both);
+}
+
+/*
+ * Damaged, truncated, trailing garbage, empty: CSVIN_BAD_ARCHIVE.  A damaged
+ * block may inflate to garbage before its check fails (the caller drops every
+ * row of the file); a truncated one never hands on its cut last line.
+ */
+static void
+gz_bad(const char *name, const char *data, size_t n, const char *why, size_t max_rows)
+{
+	int damaged = strstr(why, "damaged") != NULL;
+
+	struct got g = { 0 };
+
+	put_file(name, data, n);
+	read_file(name, &g, 0);
+	CHECK(g.st == CSVIN_BAD_ARCHIVE, "%s: st %d (%s)", name, g.st, g.err);
+	CHECK(strstr(g.err, why) != NULL && strstr(g.err, name) != NULL, "%s: err '%s'", name,
+	    g.err);
+	CHECK(g.n <= max_rows, "%s: %zu rows of at most %zu", name, g.n, max_rows);
+	for (size_t i = 0; i < g.n && !damaged; i++)
+		CHECK(g.rows[i].nfields == 6, "%s: row %zu (line %lld) is partial: %d fields",
+		    name, i, (long long)g.rows[i].line, g.rows[i].nfields);
+	got_free(&g);
+}
+
+static void
+test_gzip_damaged_is_bad_archive(void)
+{
+	size_t len, zlen, nrows = 40000;
+	char *text = gz_text(nrows, &len), *z = gz_of(text, len, &zlen), *junk;
+
+	z[zlen * 3 / 4] ^= 0x55;
+	z[zlen * 3 / 4 + 1] ^= 0xaa;
+	gz_bad("gz_damaged.csv.gz", z, zlen, "damaged gzip", nrows);
+	z[zlen * 3 / 4] ^= 0x55;
+	z[zlen * 3 / 4 + 1] ^= 0xaa;
+	gz_bad("gz_truncated.csv.gz", z, zlen / 2, "truncated gzip", nrows);
+	gz_bad("gz_crc.csv.gz", z, zlen - 8, "truncated gzip", nrows);	/* CRC and length cut */
+	if ((junk = malloc(zlen + 16)) == NULL)
+		abort();
+	memcpy(junk, z, zlen);
+	memcpy(junk + zlen, "garbage,1,2,3\n\0\0", 16);
+	gz_bad("gz_trailing.csv.gz", junk, zlen + 16, "bytes after member 1 are not another member", nrows + 2);
+	gz_bad("gz_empty.csv.gz", "", 0, "empty gzip", 0);
+	gz_bad("gz_notgzip.csv.gz", text, 4096, "damaged gzip", 0);
+	free(junk);
+	free(text);
+	free(z);
+}
+
+/* A 17 MiB line inflated from a few KiB: the record bound holds on the text. */
+static void
+test_gzip_bomb_bounded(void)
+{
+	size_t n = 17u * MIB, len, zlen;
+	char *text = malloc(n + 256), *z;
+	struct got g = { .keep = 64 };
+	struct csvin *r = csvin_new();
+
+	if (text == NULL || r == NULL)
+		abort();
+	len = (size_t)snprintf(text, 256, HEADER "\n");
+	memset(text + len, 'a', n);
+	len += n;
+	len += (size_t)snprintf(text + len, 256, "\n" ROW "\n");
+	z = gz_of(text, len, &zlen);
+	put_file("gz_bomb.csv.gz", z, zlen);
+	read_into(r, "gz_bomb.csv.gz", &g);
+	CHECK(g.st == CSVIN_OK && g.n == 2, "st %d rows %zu", g.st, g.n);
+	CHECK(g.n == 2 && g.rows[0].nfields == -1 && g.rows[1].nfields == 6 && g.rows[1].line == 3,
+	    "the long line oversized, the next row read on line 3");
+	CHECK(g.max_mem < 2 * CSVIN_MAX_RECORD + MIB, "memory %zu", g.max_mem);
+	got_free(&g);
+	csvin_free(r);
+	free(text);
+	free(z);
+}
+
 static void
 test_status_names(void)
 {
@@ -877,6 +1072,9 @@ cleanup(void)
 		"hdr.csv", "hdr2.csv", "nul.csv", "garbage.csv", "fuzz.csv", "edges.csv",
 		"abort.csv", "r1.csv", "r2.csv", "r3.csv", "big.csv", "over.csv", "multi.csv",
 		"multi2.csv", "bighdr.csv", "edge.csv", "fuzzbig.csv", "stderr.log",
+		"gz_plain.csv", "gz_text.csv.gz", "gz_members.csv.gz", "gz_damaged.csv.gz",
+		"gz_truncated.csv.gz", "gz_crc.csv.gz", "gz_trailing.csv.gz", "gz_empty.csv.gz",
+		"gz_notgzip.csv.gz", "gz_bomb.csv.gz",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -927,6 +1125,10 @@ main(void)
 	RUN(test_oversized_at_line_end);
 	RUN(test_fuzz_oversized_matches_libcsv);
 	RUN(test_oversized_header);
+	RUN(test_gzip_reads_as_its_text);
+	RUN(test_gzip_members_concatenated);
+	RUN(test_gzip_damaged_is_bad_archive);
+	RUN(test_gzip_bomb_bounded);
 	RUN(test_status_names);
 	cleanup();
 	return check_exit();
