@@ -455,7 +455,8 @@ section_backfill() {
 					(SELECT count(*) FROM events) - (SELECT count(*) FROM event_rejects)')
 			fi
 			run_once "copy.$n" run_copy_split "$n"
-			((i == 1)) && rss_series "backfill_copy_$n" "$n psql at once (summed)" "$W/rss.last"
+			((i == 1)) && rss_series "backfill_copy_$n" "$(((n == 1)) && echo 'one psql' ||
+				echo "$n psql at once (summed)")" "$W/rss.last"
 		done
 		if ((pgl)); then
 			run_once pgloader run_pgloader

@@ -187,7 +187,7 @@ rss_plot() {	# NAME TITLE LOG(0|1) GOAL_MB FILE...
 }
 
 plot_rss() {
-	local f evs=() all=()
+	local f k evs=() all=()
 	# The backfill's evstream series in order of N, then (b) and (c).
 	while IFS= read -r f; do
 		(($(rows "$f") > 0)) && evs+=("$f")
@@ -196,9 +196,12 @@ plot_rss() {
 		[[ -f $f ]] && (($(rows "$f") > 0)) && evs+=("$f")
 	done
 	((${#evs[@]})) && rss_plot rss_evstream "evstream's RSS over time (sampled every 0.1 s)" 0 64 "${evs[@]}"
+	# evstream's, then N psql's, by N, then pgloader's: the table's order.
 	while IFS= read -r f; do
 		(($(rows "$f") > 0)) && all+=("$f")
-	done < <(find "$DATA" -maxdepth 1 -name 'rss_backfill_*.tsv' | sort -V)
+	done < <(for k in evs copy pgloader; do
+		find "$DATA" -maxdepth 1 -name "rss_backfill_$k*.tsv" | sort -V
+	done)
 	((${#all[@]})) && rss_plot rss_backfill "Backfill, first round: each contender's RSS over time" 1 "" "${all[@]}"
 	return 0
 }
