@@ -31,9 +31,10 @@ DEB_BUILD   := gcc make pkg-config libpq-dev libcsv-dev uuid-dev libinih-dev lib
 DEB_RUNTIME := libpq5 libcsv3 libuuid1 libinih1 libsystemd0 zlib1g
 # `make run`: the build plus a PostgreSQL server (psql comes with it).
 DEB_DEMO    := $(DEB_BUILD) postgresql-15
-# `make test`: the demo's plus the test toolchain (fuzzers, valgrind, promtool, jq).
+# `make test`: the demo's plus the test toolchain (fuzzers, valgrind, promtool, jq, and
+# gnuplot-nox: tests/system/bench_plots_draw.sh redraws bench/results.md's plots).
 DEB_TEST    := $(DEB_DEMO) postgresql-client-15 procps util-linux clang libclang-rt-14-dev valgrind jq \
-	prometheus man-db strace python3
+	prometheus man-db strace python3 gnuplot-nox
 DEB_ALL     := $(DEB_TEST)
 
 DAEMONS   := evgen evstream
@@ -199,16 +200,19 @@ reliability-report:
 
 # --- benchmark (issue 6; not part of `make test`) -------------------------------------
 # bench/bench.sh: evstream --once beside psql \copy (per file and one COPY) and pgloader
-# on a throwaway cluster, then latency, memory and cost growth.  `make bench` writes
-# bench/results.md (about 40 minutes); `make bench-quick` (1 M events, one run each)
-# only prints the same tables.  pgloader and time(1) are bench-only packages.
-DEB_BENCH := pgloader time
+# on a throwaway cluster, then latency, memory, cost growth, history and gzip.  `make
+# bench` writes bench/results.md, the tables' figures as bench/data/*.tsv and their plots
+# (bench/plot.sh, gnuplot) as bench/plots/*.svg (about an hour); `make bench-quick` (1 M
+# events, one run each) prints the same tables and leaves its data and plots in
+# build/bench/.  pgloader, time(1) and gnuplot-nox are bench-only packages.
+DEB_BENCH := pgloader time gnuplot-nox
 .PHONY: bench bench-quick bench-deps
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEB_ALL='$(DEB_BENCH)'
 bench:
 	$(call setup,deps bench-deps,$(DAEMONS))
-	@EVPIPE_RELEASE_BIN=$(CURDIR) BENCH_OUT=bench/results.md bash bench/bench.sh
+	@EVPIPE_RELEASE_BIN=$(CURDIR) BENCH_OUT=bench/results.md BENCH_DATA=bench/data \
+		BENCH_PLOTS=bench/plots bash bench/bench.sh
 bench-quick:
 	$(call setup,deps bench-deps,$(DAEMONS))
 	@EVPIPE_RELEASE_BIN=$(CURDIR) bash bench/bench.sh --quick

@@ -17,13 +17,21 @@
 #   2. latency    evgen at 20 files/s x 500 rows, evstream with trigger_interval 1 s and
 #                 100 ms: a file's name carries its UTC creation time (µs), its batch's
 #                 log line the time the batch was committed and checkpointed (ms).
-#   3. memory     peak RSS of evstream (/usr/bin/time, and VmRSS sampled every 0.25 s):
+#   3. memory     peak RSS of evstream (/usr/bin/time, and VmRSS sampled every 0.1 s):
 #                 (a) the backfill of (1), each N; (b) one file holding all FILES x ROWS
 #                 rows; (c) streaming the same files 5 per trigger, 5-minute watermark.
 #   4. growth     evstream --once on the first 10 %, 30 % and 100 % of the files.
 #   5. history    HISTORY files committed and left in the spool (clean_source = off, the
 #                 default), then evstream idle for 10 s (CPU per trigger) and streaming
 #                 one 100-row file per batch (ms, CPU and bytes written per batch).
+#   6. gzip       the spool's files gzip -6'ed (before timing) beside the plain files, each
+#                 loaded by evstream --once: seconds, CPU, and the CPU cost per row of
+#                 reading .csv.gz ("n/a" when this evstream does not read .csv.gz).
+#
+# Every table's figures also go to BENCH_DATA as TSV (one file per table, plus the RSS
+# series sampled every 0.1 s and the per-file latencies), each headed by a "# source:"
+# line naming the run; bench/plot.sh then draws them as SVG into BENCH_PLOTS, and the
+# markdown links each plot under its table.
 #
 # Knobs (environment): EVPIPE_RELEASE_BIN (directory of evgen and evstream, default the
 # repository root), BENCH_FILES (1000; --quick 100), BENCH_ROWS (10000), BENCH_RUNS (3;
@@ -31,7 +39,9 @@
 # always added: one \copy is the reference), BENCH_LATENCY_SECONDS (60; --quick 8),
 # BENCH_OUT (a file for the markdown), BENCH_PGLOADER=0 (skip pgloader), BENCH_PER_FILE=1
 # (add psql \copy per file), BENCH_HISTORY (500000; --quick 50000), BENCH_SECTIONS
-# (default "backfill latency memory growth history").
+# (default "backfill latency memory growth history gzip"), BENCH_DATA and BENCH_PLOTS
+# (the TSV and SVG directories, default build/bench/data and build/bench/plots; their
+# *.tsv and *.svg are replaced).
 set -uo pipefail
 
 QUICK=0
@@ -43,9 +53,11 @@ FILES=${BENCH_FILES:-$((QUICK ? 100 : 1000))}
 ROWS=${BENCH_ROWS:-10000}
 RUNS=${BENCH_RUNS:-$((QUICK ? 1 : 3))}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-$((QUICK ? 8 : 60))}
-SECTIONS=${BENCH_SECTIONS:-backfill latency memory growth history}
+SECTIONS=${BENCH_SECTIONS:-backfill latency memory growth history gzip}
 HISTORY=${BENCH_HISTORY:-$((QUICK ? 50000 : 500000))}
 OUT=${BENCH_OUT:-}
+DATA=${BENCH_DATA:-$EVPIPE_ROOT/build/bench/data}
+PLOTS=${BENCH_PLOTS:-$EVPIPE_ROOT/build/bench/plots}
 PER_FILE=${BENCH_PER_FILE:-0}
 # shellcheck disable=SC2086  # a list of numbers
 SESSIONS=$(printf '%s\n' 1 ${BENCH_SESSIONS:-1 2 4 $(nproc)} | sort -n -u | tr '\n' ' ')
@@ -96,6 +108,41 @@ pg_start "${GUCS[@]}" || { note "could not start the cluster"; exit 1; }
 tmpdir W
 MD=$W/results.md
 : >"$MD"
+REV=$(git -C "$EVPIPE_ROOT" describe --always --dirty 2>/dev/null || echo '?')
+
+# --- the figures as data, for bench/plot.sh -----------------------------------------
+# One TSV per table in $DATA: a "# source:" line naming the run (plot.sh prints it under
+# each plot, so a figure never loses where it came from), a header line, one line per
+# table row, "-" where a figure is missing.  The markdown stays the report.
+mkdir -p "$DATA" "$PLOTS" || { note "cannot create $DATA or $PLOTS"; exit 1; }
+rm -f "$DATA"/*.tsv "$PLOTS"/*.svg
+SOURCE="bench.sh$( ((QUICK)) && echo ' --quick'), $FILES files x $ROWS rows, $RUNS run(s), evpipe $REV, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M') UTC"
+tsv_head() {	# NAME COLUMN...: starts $DATA/NAME.tsv
+	local f=$DATA/$1.tsv IFS=$'\t'
+	shift
+	printf '# source: %s\n%s\n' "$SOURCE" "$*" >"$f" || note "cannot write $f; its plot will be missing"
+}
+tsv_row() {	# NAME FIELD...: one line of $DATA/NAME.tsv
+	local f=$DATA/$1.tsv IFS=$'\t'
+	shift
+	printf '%s\n' "$*" >>"$f" || note "cannot write $f; its plot will be missing"
+}
+# An RSS series sampled by sample_rss ("ms<TAB>kB" lines) as $DATA/rss_NAME.tsv in seconds
+# and MB, headed by TITLE (the plot's legend).
+rss_series() {	# NAME TITLE SAMPLES
+	tsv_head "rss_$1" seconds "$2"
+	awk -F'\t' '{ printf "%.2f\t%.1f\n", $1 / 1000, $2 / 1024 }' "$3" >>"$DATA/rss_$1.tsv" ||
+		note "cannot write $DATA/rss_$1.tsv; its plot will be missing"
+}
+# The markdown link to plot NAME, written under its table; links to plots that were not
+# drawn are taken out at the end.  Relative to the markdown's directory when it is written
+# to a file (bench/results.md -> plots/NAME.svg).
+if [[ -n $OUT ]]; then
+	PLOT_LINK=$(realpath -m --relative-to="$(dirname "$OUT")" "$PLOTS")
+else
+	PLOT_LINK=$(realpath -m "$PLOTS")
+fi
+md_plot() { md "![$2]($PLOT_LINK/$1.svg)"; md ""; }
 
 # CPU seconds the cluster has used: the postmaster with its reaped children (every
 # backend that has exited) plus the live children.  Other load on the machine stretches
@@ -122,7 +169,7 @@ machine_line() {
 	mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 	pgv=$(pg_psql -c 'SHOW server_version')
 	echo "$(uname -srm), $cpu, $(nproc) cores, $mem RAM; PostgreSQL $pgv;" \
-		"evpipe $(git -C "$EVPIPE_ROOT" describe --always --dirty 2>/dev/null || echo '?');" \
+		"evpipe $REV;" \
 		"load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
@@ -176,28 +223,54 @@ rss_kb() {
 	RSS_KB=
 	while read -r k v _; do
 		[[ $k == VmRSS: ]] && { RSS_KB=$v; return 0; }
-	done <"/proc/$1/status" 2>/dev/null
+	done 2>/dev/null <"/proc/$1/status"
 	return 1
 }
 
 # True while PID exists and is not a zombie (a reaped or dead process fails).
 alive() {
 	local _p _c st
-	read -r _p _c st _ <"/proc/$1/stat" 2>/dev/null && [[ $st != Z ]]
+	# 2>/dev/null first: it must be in place before the open that may fail.
+	read -r _p _c st _ 2>/dev/null <"/proc/$1/stat" && [[ $st != Z ]]
+}
+
+# Until every TIME_PID (a /usr/bin/time) has ended, every 0.1 s: the summed VmRSS of their
+# commands (each one's child) into OUT as "ms<TAB>kB", ms since the sampler started.
+sample_rss() {	# OUT TIME_PID...
+	local out=$1 t0 tp p c sum any
+	local -A child=()
+	shift
+	t0=${EPOCHREALTIME/[.,]/}
+	: >"$out"
+	while :; do
+		sum=0 any=0
+		for tp in "$@"; do
+			alive "$tp" || continue
+			any=1
+			if [[ -z ${child[$tp]:-} ]]; then
+				# "PID " without a newline: read fails at the end, yet sets p.
+				p=
+				read -r p _ 2>/dev/null <"/proc/$tp/task/$tp/children"
+				[[ -n $p ]] && child[$tp]=$p
+			fi
+			# Until its exec the child is a copy of time(1): not yet the command.
+			p=${child[$tp]:-} c=
+			[[ -n $p ]] && read -r c 2>/dev/null <"/proc/$p/comm"
+			[[ -n $c && $c != time ]] && rss_kb "$p" && sum=$((sum + RSS_KB))
+		done
+		((any)) || break
+		((sum == 0)) || printf '%d\t%d\n' $(((${EPOCHREALTIME/[.,]/} - t0) / 1000)) "$sum" >>"$out"
+		sleep 0.1
+	done
 }
 
 # CMD... under /usr/bin/time (its figures into $W/time), the RSS of CMD's own process
-# sampled every 0.25 s into $W/rss.last (kB, one a line).  Returns CMD's status.
+# sampled into $W/rss.last (sample_rss).  Returns CMD's status.
 timed_sampled() {
-	local tp p=
-	: >"$W/rss.last"
+	local tp
 	/usr/bin/time -f "$T_FMT" -o "$W/time" "$@" &
 	tp=$!
-	while alive "$tp"; do
-		[[ -n $p ]] || read -r p _ <"/proc/$tp/task/$tp/children" 2>/dev/null
-		[[ -n $p ]] && rss_kb "$p" && echo "$RSS_KB" >>"$W/rss.last"
-		sleep 0.25
-	done
+	sample_rss "$W/rss.last" "$tp"
 	wait "$tp"
 }
 
@@ -214,9 +287,10 @@ run_evstream() {	# SPOOL_DIR [extra evstream options, after --max_files_per_trig
 
 # One psql \copy per FILE, all started at once (the first file has the header line, the
 # others none); timed from the start of the first to the end of the last.  Peak RSS is
-# the sum of the processes' peaks, CPU the sum of their CPU.
+# the sum of the processes' peaks, CPU the sum of their CPU; their summed RSS over time
+# goes to $W/rss.last (sampled in the background, so it adds nothing to the time).
 run_copy_files() {
-	local t0 i=0 hdr=true rc=0 f p secs pids=()
+	local t0 i=0 hdr=true rc=0 f p secs sp pids=()
 	rm -f "$W"/time.copy.*
 	t0=$(now)
 	for f in "$@"; do
@@ -225,10 +299,13 @@ run_copy_files() {
 		pids+=($!)
 		hdr=false i=$((i + 1))
 	done
+	sample_rss "$W/rss.last" "${pids[@]}" &
+	sp=$!
 	for p in "${pids[@]}"; do
 		wait "$p" || rc=1
 	done
 	secs=$(since "$t0")
+	wait "$sp"
 	((rc == 0)) || note "a psql \\copy of $* failed"
 	# The last line of each: /usr/bin/time puts "Command exited with ..." above a failure's.
 	for f in "$W"/time.copy.*; do tail -n 1 "$f"; done |
@@ -271,7 +348,7 @@ run_pgloader() {
 	    WITH skip header = 1, fields terminated by ','
 	;
 	EOF2
-	/usr/bin/time -f "$T_FMT" -o "$W/time" pgloader --quiet --root-dir "$W/pgloader" "$W/load.pgl" \
+	timed_sampled pgloader --quiet --root-dir "$W/pgloader" "$W/load.pgl" \
 		>>"$W/pgloader.log" 2>&1 || { note "pgloader failed"; tail -20 "$W/pgloader.log" >&2; }
 	tail -n 1 "$W/time"
 }
@@ -371,14 +448,20 @@ section_backfill() {
 		for n in $SESSIONS; do
 			run_once "evs.$n" run_evstream "$SPOOL" --copy_sessions="$n"
 			cp "$W/rss.last" "$W/rss.evs.$n.$i"
+			((i == 1)) && rss_series "backfill_evs_$n" "evstream --copy_sessions=$n" "$W/rss.last"
 			if [[ -z ${EVSTREAM_REJECTS:-} ]]; then
 				EVSTREAM_REJECTS=$(q 'SELECT count(*) FROM event_rejects')
 				EVSTREAM_DUPS=$(q 'SELECT (SELECT sum(rows_read) FROM evstream_batches) -
 					(SELECT count(*) FROM events) - (SELECT count(*) FROM event_rejects)')
 			fi
 			run_once "copy.$n" run_copy_split "$n"
+			((i == 1)) && rss_series "backfill_copy_$n" "$(((n == 1)) && echo 'one psql' ||
+				echo "$n psql at once (summed)")" "$W/rss.last"
 		done
-		((pgl)) && run_once pgloader run_pgloader
+		if ((pgl)); then
+			run_once pgloader run_pgloader
+			((i == 1)) && rss_series backfill_pgloader pgloader "$W/rss.last"
+		fi
 		((PER_FILE)) && run_once copy_per_file run_copy_per_file
 	done
 	for name in "${names[@]}"; do
@@ -421,6 +504,8 @@ backfill_md() {
 	md ""
 	md "| contender | N | median s | rows/s | runs (s) | × one \\copy | × N \\copy | × pgloader | server CPU s | client CPU s | client peak RSS MB | sessions opened | loaded exactly |"
 	md "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	tsv_head backfill contender sessions median_s rows_per_s x_one_copy server_cpu_s client_cpu_s \
+		client_peak_rss_mb sessions_opened loaded_exactly
 	ref=${B_SECS[copy.1]:-} pgl=${B_SECS[pgloader]:-}
 	for name in $(for n in $SESSIONS; do echo "evs.$n copy.$n"; done) pgloader copy_per_file; do
 		[[ -n ${B_SECS[$name]:-} ]] || continue
@@ -432,8 +517,12 @@ backfill_md() {
 			"$([[ -n $pgl ]] && ratio "$pgl" "${B_SECS[$name]}" || echo -) |" \
 			"${B_SCPU[$name]} | ${B_CCPU[$name]} | $(mb "${B_RSS[$name]}") | ${B_CONN[$name]} |" \
 			"$([[ ${B_OK[$name]} == 1 ]] && echo yes || echo NO) |"
+		tsv_row backfill "${name%%.*}" "$n" "${B_SECS[$name]}" "$(fmt_rate "$CLEAN_ROWS" "${B_SECS[$name]}")" \
+			"$(ratio "$ref" "${B_SECS[$name]}")" "${B_SCPU[$name]}" "${B_CCPU[$name]}" \
+			"$(mb "${B_RSS[$name]}")" "${B_CONN[$name]}" "$([[ ${B_OK[$name]} == 1 ]] && echo yes || echo NO)"
 	done
 	md ""
+	md_plot throughput "Rows loaded per second by contender and number of sessions"
 	md "Goals (throughput, issue 17): evstream ≥ 1.4 × one \\copy, ≥ 0.95 × N \\copy with" \
 		"the same N, ≥ 4 × pgloader."
 	md ""
@@ -506,21 +595,25 @@ latency_run() {	# TRIGGER_INTERVAL: prints "files|seconds|p50|p99|max|batches|p9
 	CREATE TEMP TABLE lat_file (name text, renamed float8);
 	\\copy lat_log FROM '$W/lat.tsv'
 	\\copy lat_file FROM '$W/lat.renamed'
+	CREATE TEMP VIEW lat AS
+	SELECT extract(epoch FROM l.logged) - r.renamed AS s,
+	    extract(epoch FROM l.logged -
+	    to_timestamp(substr(f, 8, 22), 'YYYYMMDD"T"HH24MISS.US'))::float8 AS s_name
+	FROM evstream_batches b JOIN lat_log l USING (batch_id), unnest(b.files) AS f
+	JOIN lat_file r ON r.name = f;
+	-- Every file's latency and the share of files at or below it, for the plot.
+	\\copy (SELECT round((1000 * s)::numeric, 1), round(cume_dist() OVER (ORDER BY s)::numeric, 4) FROM lat ORDER BY s) TO '$W/lat.files'
 	SELECT count(*), round($dur::numeric, 1),
 	    round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY s)),
 	    round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY s)),
 	    round(1000 * max(s)), (SELECT count(*) FROM lat_log),
 	    round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY s_name))
-	FROM (SELECT extract(epoch FROM l.logged) - r.renamed AS s,
-	        extract(epoch FROM l.logged -
-	        to_timestamp(substr(f, 8, 22), 'YYYYMMDD"T"HH24MISS.US'))::float8 AS s_name
-	      FROM evstream_batches b JOIN lat_log l USING (batch_id), unnest(b.files) AS f
-	      JOIN lat_file r ON r.name = f) x;
+	FROM lat;
 	EOF
 }
 
 section_latency() {
-	local ti out files secs p50 p99 max nb p99name
+	local ti out files secs p50 p99 max nb p99name goal_ms
 	md "## 2. Steady-stream latency"
 	md ""
 	md "evgen writes 500-row files with a 0.05 s pause (nominally 20 files/s; each file is" \
@@ -533,21 +626,31 @@ section_latency() {
 	md ""
 	md "| trigger_interval | files | files/s | batches | p50 ms | p99 ms | max ms | goal p99 ≤ | p99 ms from name |"
 	md "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	tsv_head latency trigger_interval_s files files_per_s batches p50_ms p99_ms max_ms goal_p99_ms \
+		p99_ms_from_name
 	for ti in 1 0.1; do
 		note "latency: trigger_interval=$ti for $LAT_SECS s"
+		: >"$W/lat.files"
 		out=$(latency_run "$ti" | tail -n 1)
 		IFS='|' read -r files secs p50 p99 max nb p99name <<<"$out"
+		goal_ms=$(awk -v t="$ti" 'BEGIN { print t * 1000 + 100 }')
 		md "| $ti s | $files | $(ratio "$files" "$secs") | $nb | $p50 | $p99 | $max |" \
-			"$(awk -v t="$ti" 'BEGIN { print t * 1000 + 100 }') ms | $p99name |"
+			"$goal_ms ms | $p99name |"
+		tsv_row latency "$ti" "$files" "$(ratio "$files" "$secs")" "$nb" "$p50" "$p99" "$max" \
+			"$goal_ms" "$p99name"
+		tsv_head "latency_files_$ti" latency_ms "trigger_interval $ti s"
+		cat "$W/lat.files" >>"$DATA/latency_files_$ti.tsv"
 	done
 	md ""
+	md_plot latency "Latency p50, p99 and max by trigger_interval, beside the goal"
+	md_plot latency_cdf "Latency per file: the share of files committed within each time"
 }
 
 # --- 3. memory ----------------------------------------------------------------------
-# RSS_FILE (kB samples) -> "samples max_MB q1 q2 q3 q4": the largest sample overall and in
-# each quarter of the run, in MB.
+# RSS_FILE (sample_rss's "ms kB" lines) -> "samples max_MB q1 q2 q3 q4": the largest
+# sample overall and in each quarter of the run, in MB.
 rss_summary() {
-	awk '{ v[NR] = $1; if ($1 > m) m = $1 }
+	awk '{ v[NR] = $2; if ($2 > m) m = $2 }
 		END { n = NR; if (n == 0) { print "0 - - - - -"; exit }
 			for (i = 1; i <= n; i++) { q = int(4 * (i - 1) / n); if (v[i] > qm[q]) qm[q] = v[i] }
 			printf "%d %.1f", n, m / 1024
@@ -569,6 +672,8 @@ mem_row() {
 	read -r n mx q1 q2 q3 q4 < <(rss_summary "$6")
 	md "| $1 | $2 | $(fmt_int "$3") | $4 | **$(mb "$5")** | $(goal "$(mb "$5")" 64 le) | $n | $mx |" \
 		"$q1 / $q2 / $q3 / $q4 | $(stream_verdict "$q1" "$q2" "$q4" "$n") | $7 |"
+	tsv_row memory "$1" "$2" "$3" "$4" "$(mb "$5")" "$n" "$mx" "$q1" "$q2" "$q3" "$q4" \
+		"$(stream_verdict "$q1" "$q2" "$q4" "$n")" "$7"
 }
 
 loaded_ok() { [[ $(q 'SELECT count(*) FROM events') == "$CLEAN_ROWS" ]] && echo yes || echo NO; }
@@ -588,13 +693,15 @@ section_memory() {
 	md "## 3. Memory"
 	md ""
 	md "Peak RSS of evstream (goal ≤ 64 MB in every case): \`/usr/bin/time\`'s maximum" \
-		"resident set size, and VmRSS sampled every 0.25 s from \`/proc\` (the largest sample" \
+		"resident set size, and VmRSS sampled every 0.1 s from \`/proc\` (the largest sample" \
 		"overall and in each quarter of the run: flat when the last quarter is no higher than" \
 		"the first half). Default dedupe_max_ids; copy_sessions $EVS_DEF (its default) unless" \
 		"the row says otherwise."
 	md ""
 	md "| case | copy_sessions | rows read | s | peak RSS MB | ≤ 64 MB | samples | max sample MB | largest per quarter MB | series | loaded exactly |"
 	md "|---|---:|---:|---:|---:|---|---:|---:|---|---|---|"
+	tsv_head memory case copy_sessions rows_read s peak_rss_mb samples max_sample_mb q1_mb q2_mb \
+		q3_mb q4_mb series loaded_exactly
 	# (a) the backfill of section 1, each N (its largest peak over the runs, round 1's series),
 	# or one run at the default if section 1 was not run (N = 1 is always on its axis).
 	if [[ -n ${B_SECS[evs.1]:-} ]]; then
@@ -609,6 +716,7 @@ section_memory() {
 		read -r s r _ <<<"$(run_evstream "$SPOOL")"
 		mem_row "(a) backfill, --once, unlimited files per trigger" "$EVS_DEF" $((FILES * ROWS)) \
 			"$s" "$r" "$W/rss.last" "$(loaded_ok)"
+		rss_series "backfill_evs_$EVS_DEF" "evstream --copy_sessions=$EVS_DEF" "$W/rss.last"
 	fi
 	# (b) one file holding every row.
 	t0=$(now)
@@ -618,6 +726,7 @@ section_memory() {
 	read -r s r _ <<<"$(run_evstream "$single")"
 	mem_row "(b) one file of $(fmt_int $((FILES * ROWS))) rows, --once" "$EVS_DEF" $((FILES * ROWS)) \
 		"$s" "$r" "$W/rss.last" "$(loaded_ok)"
+	rss_series single "(b) one file of $(fmt_int $((FILES * ROWS))) rows" "$W/rss.last"
 	rm -rf "$single"
 	# (c) the same files as a stream: 5 per trigger, the 5-minute watermark.
 	note "memory: (c) streaming the spool 5 files per trigger, watermark 300 s"
@@ -626,7 +735,10 @@ section_memory() {
 	mem_row "(c) stream: 5 files per trigger, $(q 'SELECT count(*) FROM evstream_batches') batches" \
 		"$EVS_DEF" $((FILES * ROWS)) \
 		"$s" "$r" "$W/rss.last" "$(loaded_ok)"
+	rss_series stream "(c) stream, 5 files per trigger" "$W/rss.last"
 	md ""
+	md_plot rss_evstream "evstream's RSS over time: the backfill at each copy_sessions, one big file, a stream"
+	md_plot rss_backfill "RSS over time of every contender in the backfill's first round"
 	md "- (c) is a stream of $(fmt_int $((5 * ROWS)))-row batches with watermark_delay 300 s" \
 		"(the files' event times advance 5 s per file), so the watermark moves between batches" \
 		"and late or old ids leave the dedupe set; (a) and (b) are one micro-batch each." \
@@ -637,13 +749,15 @@ section_memory() {
 
 # --- 4. growth ----------------------------------------------------------------------
 section_growth() {
-	local pct n dir out s r c
+	local pct n dir out s r c rows
 	md "## 4. Cost growth (evstream --once, unlimited files per trigger, copy_sessions $EVS_DEF)"
 	md ""
 	md "Beside it, one \\copy of the same files' cleaned rows: the database's own growth."
 	md ""
 	md "| files | rows read | evstream s | µs per row read | peak RSS MB | one \\copy s | µs per row loaded |"
 	md "|---:|---:|---:|---:|---:|---:|---:|"
+	tsv_head growth files rows_read evstream_s us_per_row_read peak_rss_mb one_copy_s \
+		us_per_row_loaded
 	for pct in 10 30 100; do
 		n=$((FILES * pct / 100))
 		if ((pct == 100)) && [[ -n ${B_SECS[evs.$EVS_DEF]:-} && -n ${B_SECS[copy.1]:-} ]]; then
@@ -667,8 +781,11 @@ section_growth() {
 		note "growth: $n files: evstream $s s, one COPY $c s"
 		md "| $n | $(fmt_int $((n * ROWS))) | $s | $(per_row "$s" $((n * ROWS))) |" \
 			"$(awk -v k="$r" 'BEGIN { printf "%.0f", k / 1024 }') | $c | $(per_row "$c" "$rows") |"
+		tsv_row growth "$n" $((n * ROWS)) "$s" "$(per_row "$s" $((n * ROWS)))" "$(mb "$r")" "$c" \
+			"$(per_row "$c" "$rows")"
 	done
 	md ""
+	md_plot growth "Cost per row as the backfill grows: evstream beside one \\copy"
 }
 
 # --- 5. history ---------------------------------------------------------------------
@@ -737,8 +854,106 @@ section_history() {
 	md "| committed files | CPU per idle trigger ms | 1-file batches | p50 ms | p90 ms | CPU per batch ms | bytes written per batch |"
 	md "|---:|---:|---:|---:|---:|---:|---:|"
 	md "| $(fmt_int "$HISTORY") | $idle_ms | $nb | $p50 | $p90 | $batch_cpu | $(fmt_int "$batch_bytes") |"
+	tsv_head history committed_files cpu_per_idle_trigger_ms batches p50_ms p90_ms cpu_per_batch_ms \
+		bytes_per_batch
+	tsv_row history "$HISTORY" "$idle_ms" "$nb" "$p50" "$p90" "$batch_cpu" "$batch_bytes"
 	md ""
 	rm -rf "$sp" "$ck"
+}
+
+# --- 6. gzip ------------------------------------------------------------------------
+# Does this evstream read NAME.csv.gz?  One compressed file loaded --once: rows in events
+# say so (an evstream without gzip support passes over the name, loading nothing).
+evstream_reads_gzip() {
+	local d=$W/gz.probe ck=$W/gz.probe.ckpt first n
+	rm -rf "$d" "$ck"
+	mkdir -p "$d"
+	first=$(cd "$SPOOL" && ls -1 | LC_ALL=C sort | head -n 1)
+	gzip -6 -c "$SPOOL/$first" >"$d/$first.gz" || { note "gzip of $SPOOL/$first failed"; exit 1; }
+	reset_db >/dev/null || exit 1
+	"$BIN/evstream" --spool_dir="$d" --checkpoint_dir="$ck" --conninfo="$EVPIPE_CONNINFO" \
+		--once --log_level=warning 2>>"$W/evstream.log" ||
+		note "gzip probe: evstream --once on one .csv.gz failed (taken as no gzip support)"
+	n=$(q 'SELECT count(*) FROM events')
+	rm -rf "$d" "$ck"
+	((n > 0))
+}
+
+mbytes() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+bytes_in() { find "$1" -maxdepth 1 -type f -printf '%s\n' | awk '{ b += $1 } END { printf "%.0f", b }'; }
+ns_per_row() { awk -v c="$1" -v n="$2" 'BEGIN { if (c == "-" || n <= 0) print "-"; else printf "%.0f", c * 1e9 / n }'; }
+
+section_gzip() {
+	local gz=$W/gz.spool t0 zsecs pb gb i name ok=1 na="n/a (evstream without gzip support)"
+	local -A sp=([plain]=$SPOOL [gzip]=$gz)
+	mkdir -p "$gz"
+	# Compressed before any timing, $(nproc) at once: the producer's cost, not evstream's.
+	t0=$(now)
+	(cd "$SPOOL" && ls -1 | LC_ALL=C sort |
+		xargs -P "$(nproc)" -I{} sh -c 'gzip -6 -c "$1" >"$2/$1.gz"' _ {} "$gz") ||
+		{ note "gzip of the spool into $gz failed"; exit 1; }
+	zsecs=$(since "$t0")
+	pb=$(bytes_in "$SPOOL") gb=$(bytes_in "$gz")
+	note "gzip: $FILES files compressed in $zsecs s ($pb -> $gb bytes)"
+	if evstream_reads_gzip; then
+		for ((i = 1; i <= RUNS; i++)); do
+			note "gzip: round $i of $RUNS"
+			for name in plain gzip; do
+				run_once "$name" run_evstream "${sp[$name]}"
+			done
+		done
+		summarise plain
+		summarise gzip
+	else
+		ok=0
+		note "gzip: this evstream loads nothing from .csv.gz files; the table says n/a"
+	fi
+	md "## 6. gzip: the same files compressed"
+	md ""
+	md "The spool of section 1 ($(fmt_int "$FILES") files), and the same files compressed" \
+		"with \`gzip -6\` into NAME.csv.gz ($zsecs s with $(nproc) gzip at once, before any" \
+		"timing). Each loaded by \`evstream --once --max_files_per_trigger=0\` (copy_sessions" \
+		"$EVS_DEF, its default) on empty tables; a round loads each once, median of $RUNS." \
+		"CPU: evstream's user + system (\`/usr/bin/time\`); the server's work is the same rows."
+	md ""
+	md "| spool | MB on disk | median s | rows read/s | runs (s) | evstream CPU s | CPU ns per row read | server CPU s | peak RSS MB | loaded exactly |"
+	md "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"
+	tsv_head gzip spool bytes median_s rows_read_per_s evstream_cpu_s cpu_ns_per_row server_cpu_s \
+		peak_rss_mb loaded_exactly
+	for name in plain gzip; do
+		local label=".csv" bytes=$pb
+		[[ $name == gzip ]] && label=".csv.gz (gzip -6, $(awk -v a="$gb" -v b="$pb" \
+			'BEGIN { printf "%.0f", 100 * a / b }') % of plain)" bytes=$gb
+		if ((ok)); then
+			md "| $label | $(mbytes "$bytes") | ${B_SECS[$name]} |" \
+				"$(fmt_rate $((FILES * ROWS)) "${B_SECS[$name]}") | ${B_ALL[$name]} |" \
+				"${B_CCPU[$name]} | $(ns_per_row "${B_CCPU[$name]}" $((FILES * ROWS))) |" \
+				"${B_SCPU[$name]} | $(mb "${B_RSS[$name]}") |" \
+				"$([[ ${B_OK[$name]} == 1 ]] && echo yes || echo NO) |"
+			tsv_row gzip "$name" "$bytes" "${B_SECS[$name]}" "$(fmt_rate $((FILES * ROWS)) "${B_SECS[$name]}")" \
+				"${B_CCPU[$name]}" "$(ns_per_row "${B_CCPU[$name]}" $((FILES * ROWS)))" \
+				"${B_SCPU[$name]}" "$(mb "${B_RSS[$name]}")" \
+				"$([[ ${B_OK[$name]} == 1 ]] && echo yes || echo NO)"
+		else
+			md "| $label | $(mbytes "$bytes") | $([[ $name == plain ]] && echo 'not run' || echo "$na") | | | | | | | |"
+			tsv_row gzip "$name" "$bytes" - - - - - - -
+		fi
+	done
+	md ""
+	if ((ok)); then
+		md "- **Reading .csv.gz costs $(ns_per_row "$(awk -v g="${B_CCPU[gzip]}" -v p="${B_CCPU[plain]}" \
+			'BEGIN { print g - p }')" $((FILES * ROWS))) ns of CPU per row** (evstream's CPU" \
+			"seconds with the compressed files less with the plain ones, over the" \
+			"$(fmt_int $((FILES * ROWS))) rows read); throughput $(ratio "${B_SECS[plain]}" "${B_SECS[gzip]}") ×" \
+			"the plain files'; the compressed files take $(awk -v a="$gb" -v b="$pb" \
+			'BEGIN { printf "%.0f", 100 * a / b }') % of the plain bytes."
+		md ""
+		md_plot gzip "evstream's CPU per row read from plain and gzip-compressed files"
+	else
+		md "- Cost per row: $na."
+		md ""
+	fi
+	rm -rf "$gz"
 }
 
 per_row() { awk -v s="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", s * 1e6 / n; else print "-" }'; }
@@ -766,6 +981,24 @@ md ""
 md "Whole run: $(since "$T_START") s (\`bench/bench.sh$( ((QUICK)) && echo ' --quick')\`," \
 	"BENCH_FILES=$FILES BENCH_ROWS=$ROWS BENCH_RUNS=$RUNS BENCH_SESSIONS=\"$SESSIONS\"" \
 	"BENCH_LATENCY_SECONDS=$LAT_SECS)."
+md ""
+md "Each table's figures are also in" \
+	"\`$([[ -n $OUT ]] && realpath -m --relative-to="$(dirname "$OUT")" "$DATA" || realpath -m "$DATA")/*.tsv\`;" \
+	"\`bench/plot.sh\` draws the plots from them with gnuplot."
+
+# The plots; a link whose plot was not drawn (no gnuplot, or its section not run) goes.
+if command -v gnuplot >/dev/null; then
+	bash "$EVPIPE_ROOT/bench/plot.sh" "$DATA" "$PLOTS" >&2 || note "bench/plot.sh failed: some plots are missing"
+else
+	note "no plots: gnuplot is not installed (make bench-deps installs gnuplot-nox)"
+fi
+while IFS= read -r line; do
+	if [[ $line == "!["*"]($PLOT_LINK/"*".svg)" ]]; then
+		svg=${line##*/}
+		[[ -s $PLOTS/${svg%)} ]] || continue
+	fi
+	printf '%s\n' "$line"
+done <"$MD" | cat -s >"$MD.linked" && mv "$MD.linked" "$MD"
 cat "$MD"
 if [[ -n $OUT ]]; then
 	cp "$MD" "$OUT" && note "written to $OUT"
