@@ -105,7 +105,14 @@ stop_within 8 "$EVSTREAM_PID"
 check_eq "sigterm_with_server_stopped_exits_0_within_8s" 0 "$RC"
 # A start while the server is stopped: the connection attempt ends on SIGTERM too.
 evstream_bg --conninfo="$TCP"
-sleep 2
+# Mid-connect once it holds a socket: the kernel completes the TCP handshake for the
+# stopped postmaster, and libpq then waits for an answer that does not come.
+connecting() {
+	local fd
+	for fd in "/proc/$1/fd"/*; do [[ $(readlink "$fd" 2>/dev/null) == socket:* ]] && return 0; done
+	return 1
+}
+wait_for 10 connecting "$EVSTREAM_PID" || echo "# evstream holds no socket after 10 s; stopping it anyway"
 stop_within 5 "$EVSTREAM_PID"
 check_eq "sigterm_while_connecting_exits_0_within_5s" 0 "$RC"
 kill -CONT "${PIDS[@]}"
