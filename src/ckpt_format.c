@@ -511,8 +511,9 @@ ckpt_parse_record(struct ckpt_records *rec, struct ckpt_reader *r, int64_t nfile
  * The journal after the file: records in order, each checked by its crc.  The
  * last record may be torn by a crash during its append (cut short, or blocks
  * of zeros): it is taken as not written, as the database's batch log then
- * says what it held, and the next save rewrites the file.  A bad record
- * before the last one is damage, and refused like a damaged file.
+ * says what it held, and *whole falls short of len (ckpt.c then rewrites the
+ * file).  A bad record before the last one is damage, and refused like a
+ * damaged file.
  */
 int
 ckpt_format_parse_journal(struct ckpt_records *rec, const char *buf, size_t len,
