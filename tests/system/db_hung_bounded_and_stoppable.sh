@@ -20,13 +20,11 @@ add_file() {	# one file of 10 fresh rows, published as evgen does
 }
 batches() { q 'SELECT count(*) FROM evstream_batches'; }
 batches_are() { [[ $(batches) == "$1" ]]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
 # SIGTERM $2; RC = its exit status, or "timeout" if it was still there after $1 s.
 stop_within() {
-	local secs=$1 pid=$2
-	kill -TERM "$pid"
-	if ! wait_for "$secs" gone "$pid"; then kill -KILL "$pid"; wait "$pid"; RC=timeout; return; fi
-	wait "$pid"; RC=$?
+	kill -TERM "$2"
+	wait_exit "$1" "$2"; RC=$?
+	((RC != 124)) || RC=timeout
 }
 
 # --- (a) a lock held on events ---------------------------------------------------------
