@@ -14,58 +14,25 @@
  * DIR/checkpoint
  *	Written only by ckpt_save, through durable_write_file (temporary, fsync,
  *	rename, directory fsync): after a crash it is the old or the new one,
- *	whole.  A missing file is a fresh start.  Version 2 is text, one record
- *	per line, every line ending in "\n", fields separated by one space:
- *
- *	    evpipe-checkpoint 2
- *	    last_batch <batch id, 0 when fresh>
- *	    max_event_time <microseconds since 1970 | none>
- *	    last_name <name>			absent until a file is committed
- *	    file <batch id> <size> <mtime ns> <dev> <ino> <name>
- *	    file <batch id> <name>		(identity unknown) zero or more, in the order added
- *	    end <number of file lines> <crc32>
- *
- *	last_name is the greatest name (strcmp) ever committed, kept after the
- *	file itself is forgotten: evgen's names sort in creation order, so a name
- *	after it is new and one before it may have been committed and forgotten
- *	(the caller asks the database).  The identity is the file as it was read
- *	(spool_id: size read, mtime, device, inode), so a committed name that now
- *	holds another file is noticed.  Version 1 (no last_name line, file lines
- *	without identity) is still read: its greatest name stands for last_name.
- *
- *	A name is percent-escaped: bytes below 0x21, above 0x7e and '%' become
- *	%XX (upper-case hex), so names with spaces, newlines or UTF-8 survive and
- *	stay one field.  The crc32 (IEEE 802.3, the one zlib and `gzip` use) covers
- *	every byte before the end line and is written as eight lower-case hex
- *	digits; numbers are plain decimal without leading zeros.  Every value has
- *	exactly one spelling, so any change to the file changes what it says.
- *
- *	The reader checks the end line and the checksum first, then every line,
- *	and refuses the whole file on any doubt with "DIR/checkpoint: line N: what
- *	is wrong": a damaged checkpoint stops evstream rather than loading part
- *	of it, which could load a file twice.
+ *	whole.  A missing file is a fresh start.  Its bytes (text, a line per
+ *	record, a crc32 in the end line) are include/ckpt_format.h's.  A file the
+ *	format refuses is refused whole with "DIR/checkpoint: line N: what is
+ *	wrong": a damaged checkpoint stops evstream rather than loading part of
+ *	it, which could load a file twice.
  *
  * DIR/checkpoint.journal
  *	What was committed since the file was last written, so a batch costs a
- *	write of its own names, not of the history: records appended (and
- *	fdatasync'ed) by ckpt_save, each
- *
- *	    batch <last batch id> <max event time | none>
- *	    file ...				the batch's file lines, as above
- *	    end <number of file lines> <crc32 of the record before this line>
- *
- *	Records older than the file's last_batch are skipped (a crash between
- *	rewriting the file and removing the journal).  A bad last record is a
- *	torn append, taken as not written (the database then says what it held);
- *	a bad record before another is damage and refused as above.  The file is
- *	rewritten and the journal removed when the journal has grown as big as
- *	the file (at least 1 MiB), so disk use and the bytes written per batch
- *	stay bounded, and when a change is not an append (names forgotten or
- *	dropped).
+ *	write of its own names, not of the history: records (ckpt_format.h)
+ *	appended and fdatasync'ed by ckpt_save.  A torn last record is taken as not
+ *	written (the database then says what it held); damage before another
+ *	record is refused as above.  The file is rewritten and the journal removed
+ *	when the journal has grown as big as the file (at least 1 MiB), so disk use
+ *	and the bytes written per batch stay bounded, when a change is not an
+ *	append (names forgotten or dropped), and at the first save after a load.
  *
  * In memory: the names in the order added (batch order, which is what
- * ckpt_save writes) plus an open-addressing index over them for
- * ckpt_is_committed.
+ * ckpt_save writes) plus an index over them for ckpt_is_committed
+ * (include/ckpt_names.h).
  *
  * The database's batch log is the truth.  The checkpoint can be behind it (a
  * crash between the commit and ckpt_save): the caller adds the missing
@@ -81,7 +48,6 @@
 #include "spool.h"
 
 #define CKPT_MUSTCHECK __attribute__((warn_unused_result))
-#define CKPT_VERSION	2
 
 struct ckpt;
 

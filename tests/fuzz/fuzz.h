@@ -25,7 +25,7 @@
 
 /*
  * Where the scratch directory goes: FUZZ_TMPDIR; else /dev/shm, where a file
- * per input and ckpt_save's fsyncs cost no disk; else TMPDIR, else /tmp.
+ * per input costs no disk; else TMPDIR, else /tmp.
  */
 static inline const char *
 fuzz_tmp_base(void)

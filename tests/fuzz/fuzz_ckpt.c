@@ -1,56 +1,54 @@
 /*
- * fuzz_ckpt — libFuzzer target for the checkpoint reader (ckpt_open).
+ * fuzz_ckpt — libFuzzer target for the checkpoint's format (ckpt_format: bytes
+ * to records and back, no I/O; ckpt.c only reads and writes the files around it).
  *
  * The promise under test: a damaged or truncated checkpoint is refused with
- * "DIR/checkpoint: line N: why" (evstream then stops), never loaded in part,
- * and whatever is accepted means exactly what its bytes say.  A silent skip,
- * e.g. a file line dropped, would make evstream load that file twice.
+ * the line and what is wrong (ckpt_open turns that into "DIR/checkpoint: line
+ * N: why" and evstream stops), never loaded in part, and whatever is accepted
+ * means exactly what its bytes say.  A silent skip, e.g. a file line dropped,
+ * would make evstream load that file twice.
  *
- * Each input becomes DIR/checkpoint twice: as it is, and with its end line
- * made right (file count and CRC-32 recomputed over the bytes before it), so
- * that mutations get past the checksum into the line parser.  Then:
+ * Each input is parsed as a checkpoint file twice: as it is, and with its end
+ * line made right (file count and CRC-32 recomputed over the bytes before it),
+ * so that mutations get past the checksum into the line parser.  Then:
  *
- *   - refused: the message names the file and a line, errno is set;
- *   - accepted: ckpt_rewrite writes back exactly the bytes read (every value has
- *     one spelling, so an accepted file can only mean one thing; a name or a
- *     line lost on the way in would show here).  A version-1 file is written
- *     back as version 2, which must then read back and save to the same bytes;
+ *   - refused: a line from 1 to the input's lines + 1 and a reason are given;
+ *   - accepted: written back as a file (what ckpt_rewrite writes), it is exactly
+ *     the bytes read (every value has one spelling, so an accepted file can only
+ *     mean one thing; a name or a line lost on the way in would show here).  A
+ *     version-1 file is written back as version 2, which must then read back and
+ *     write to the same bytes;
  *   - accepted: every shorter prefix of it is refused (all of them for short
  *     inputs, a sample for long ones): truncation is never silent.
  *
- * The directory is made in FUZZ_TMPDIR (default /dev/shm when writable, else
- * TMPDIR, else /tmp) and removed at exit.
+ * The input is also parsed as a journal after an empty file: the whole records
+ * taken end at a newline within the input, and what they say, written as a
+ * file, reads back and writes to the same bytes.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "ckpt.h"
-#include "log.h"
+#include "ckpt_format.h"
+#include "event.h"
 
 #define FUZZ_TARGET	"fuzz_ckpt"
 #include "fuzz.h"
 
-#define FUZZ_FILE	"checkpoint"
 #define FUZZ_ALL_PREFIXES 512	/* inputs up to this size: every prefix is tried */
 
 struct fuzz {
-	char	 dir[256];
-	int	 dirfd;
 	char	*buf;		/* the input with its end line fixed */
 	size_t	 cap;
-	char	*back;		/* what ckpt_rewrite wrote */
-	size_t	 backcap;
+	struct ckpt_buf back;	/* what the records write back */
+	struct ckpt_buf again;	/* and what that writes back in turn */
 };
 
 /* libFuzzer's entry points take no context: the harness's state is this one struct. */
-static struct fuzz F = { .dirfd = -1 };
+static struct fuzz F;
 
-/* CRC-32/IEEE, bit by bit: an independent spelling of the one ckpt.c uses. */
+/* CRC-32/IEEE, bit by bit: an independent spelling of the one ckpt_format.c uses. */
 static uint32_t
 crc32_ref(const char *p, size_t n)
 {
@@ -73,67 +71,76 @@ grow(char **p, size_t *cap, size_t need)
 	*cap = need;
 }
 
-static size_t
-get_file(void)
-{
-	int fd = openat(F.dirfd, FUZZ_FILE, O_RDONLY | O_CLOEXEC);
-	size_t len = 0;
-	ssize_t n;
-
-	FUZZ_ASSERT(fd >= 0, "open: %s", strerror(errno));
-	for (;;) {
-		grow(&F.back, &F.backcap, len + 4096);
-		if ((n = read(fd, F.back + len, F.backcap - len)) <= 0)
-			break;
-		len += (size_t)n;
-	}
-	FUZZ_ASSERT(n == 0, "read: %s", strerror(errno));
-	(void)close(fd);
-	return len;
-}
-
-/* A refusal must say where: "DIR/checkpoint: line N: ..." */
+/* An empty checkpoint, as ckpt_open starts from. */
 static void
-check_refusal(const char *err, int e)
+records_init(struct ckpt_records *rec)
 {
-	char want[300];
-	size_t n = (size_t)snprintf(want, sizeof(want), "%s/%s: line ", F.dir, FUZZ_FILE);
-
-	FUZZ_ASSERT(e != 0, "refused without errno: %s", err);
-	FUZZ_ASSERT(strncmp(err, want, n) == 0 && err[n] >= '1' && err[n] <= '9',
-	    "refusal does not name the file and a line: '%s'", err);
+	rec->last_batch = 0;
+	rec->max_time = EVENT_TIME_NONE;
+	FUZZ_ASSERT(ckpt_names_init(&rec->names) == 0, "out of memory");
 }
 
-/* 1 if data[0..size) is accepted as a checkpoint, 0 if refused as it must be. */
+static size_t
+count_lines(const char *data, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < size; i++)
+		n += data[i] == '\n';
+	return n;
+}
+
+/* A refusal must say where and why: the line is one of the input's, or the one missing. */
+static void
+check_refusal(const struct ckpt_reader *r, const char *data, size_t size)
+{
+	FUZZ_ASSERT(r->line >= 1 && r->line <= count_lines(data, size) + 1,
+	    "refused at line %zu of an input of %zu lines: %s", r->line,
+	    count_lines(data, size), r->why);
+	FUZZ_ASSERT(r->why[0] != '\0', "refused at line %zu without a reason", r->line);
+}
+
+/* What rec says, written as a file into out, parses back and writes to the same bytes. */
+static void
+check_stable(const struct ckpt_records *rec, struct ckpt_buf *out, const char *what)
+{
+	struct ckpt_records back;
+	struct ckpt_reader r;
+
+	FUZZ_ASSERT(ckpt_format_file(out, rec) == 0, "write: out of memory");
+	records_init(&back);
+	memset(&r, 0, sizeof(r));
+	FUZZ_ASSERT(ckpt_format_parse(&back, out->p, out->len, &r) == 0,
+	    "%s, written as a file, is refused: line %zu: %s", what, r.line, r.why);
+	FUZZ_ASSERT(ckpt_format_file(&F.again, &back) == 0, "write: out of memory");
+	FUZZ_ASSERT(F.again.len == out->len && memcmp(F.again.p, out->p, out->len) == 0,
+	    "%s, written as a file, reads back differently", what);
+	ckpt_names_free(&back.names);
+}
+
+/* 1 if data[0..size) is accepted as a checkpoint file, 0 if refused as it must be. */
 static int
 try_load(const char *data, size_t size)
 {
 	static const char v1[] = "evpipe-checkpoint 1\n";
-	char err[1024];
-	struct ckpt *c;
-	size_t len;
+	struct ckpt_records rec;
+	struct ckpt_reader r;
+	int ok;
 
-	fuzz_write_file(F.dirfd, FUZZ_FILE, data, size);
-	errno = 0;
-	if ((c = ckpt_open(F.dir, err, sizeof(err))) == NULL) {
-		check_refusal(err, errno);
-		return 0;
-	}
-	FUZZ_ASSERT(ckpt_rewrite(c, err, sizeof(err)) == 0, "save: %s", err);
-	ckpt_close(c);
-	len = get_file();
-	if (size >= sizeof(v1) - 1 && memcmp(data, v1, sizeof(v1) - 1) == 0) {
+	records_init(&rec);
+	memset(&r, 0, sizeof(r));
+	if (!(ok = ckpt_format_parse(&rec, data, size, &r) == 0))
+		check_refusal(&r, data, size);
+	else if (size >= sizeof(v1) - 1 && memcmp(data, v1, sizeof(v1) - 1) == 0)
 		/* Upgraded: the version-2 bytes are what must be stable now. */
-		FUZZ_ASSERT((c = ckpt_open(F.dir, err, sizeof(err))) != NULL,
-		    "a version-1 file saved as version 2 is refused: %s", err);
-		FUZZ_ASSERT(ckpt_rewrite(c, err, sizeof(err)) == 0, "save: %s", err);
-		ckpt_close(c);
-		FUZZ_ASSERT(get_file() == len, "version 2 saved back differently");
-		return 1;
+		check_stable(&rec, &F.back, "a version-1 file");
+	else {
+		FUZZ_ASSERT(ckpt_format_file(&F.back, &rec) == 0, "write: out of memory");
+		FUZZ_ASSERT(F.back.len == size && memcmp(F.back.p, data, size) == 0,
+		    "accepted, but written back differently (%zu bytes in)", size);
 	}
-	FUZZ_ASSERT(len == size && memcmp(F.back, data, size) == 0,
-	    "accepted, but saved back differently (%zu bytes in)", size);
-	return 1;
+	ckpt_names_free(&rec.names);
+	return ok;
 }
 
 static void
@@ -145,6 +152,26 @@ check_prefixes(const char *data, size_t size)
 		FUZZ_ASSERT(!try_load(data, k), "a prefix of %zu of %zu bytes was accepted", k,
 		    size);
 	FUZZ_ASSERT(!try_load(data, size - 1), "the input minus its last byte was accepted");
+}
+
+/* data[0..size) as a journal after an empty file (ckpt_open: no file, a journal). */
+static void
+try_journal(const char *data, size_t size)
+{
+	struct ckpt_records rec;
+	struct ckpt_reader r;
+	size_t whole = SIZE_MAX;
+
+	records_init(&rec);
+	memset(&r, 0, sizeof(r));
+	if (ckpt_format_parse_journal(&rec, data, size, &r, &whole) < 0)
+		check_refusal(&r, data, size);
+	else {
+		FUZZ_ASSERT(whole <= size && (whole == 0 || data[whole - 1] == '\n'),
+		    "whole records end at %zu of %zu bytes, not after a newline", whole, size);
+		check_stable(&rec, &F.back, "a journal");
+	}
+	ckpt_names_free(&rec.names);
 }
 
 /*
@@ -181,14 +208,9 @@ fix_end(const uint8_t *data, size_t size)
 static void
 fuzz_cleanup(void)
 {
-	if (F.dirfd >= 0) {
-		(void)unlinkat(F.dirfd, FUZZ_FILE, 0);
-		(void)unlinkat(F.dirfd, "lock", 0);
-		(void)close(F.dirfd);
-		(void)rmdir(F.dir);
-	}
 	free(F.buf);
-	free(F.back);
+	free(F.back.p);
+	free(F.again.p);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -199,8 +221,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	log_open("fuzz_ckpt", LOG_LVL_ERROR);
-	F.dirfd = fuzz_scratch_dir(F.dir, sizeof(F.dir));
 	atexit(fuzz_cleanup);
 	return 0;
 }
@@ -212,6 +232,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (try_load((const char *)data, size))
 		check_prefixes((const char *)data, size);
+	try_journal((const char *)data, size);
 	n = fix_end(data, size);
 	if (try_load(F.buf, n))
 		check_prefixes(F.buf, n);

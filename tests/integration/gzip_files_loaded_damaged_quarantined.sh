@@ -9,30 +9,29 @@ set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
 stream_setup
 
+listing() { ls "$SPOOL" | grep -v '^\.' | LC_ALL=C sort; }
+# NEW=$(new_file CMD...): run CMD, which writes one file into the spool; its name (the
+# one that was not there before: no guess from file times and their resolution).
+new_file() {
+	local before
+	before=$(listing)
+	"$@" || return
+	LC_ALL=C comm -13 <(printf '%s\n' "$before") <(listing)
+}
 gen_gz() { evgen_run --compress --burst --count=1 --rows_per_file="$1"; }
-newest() { ls -t "$SPOOL" | grep -v '^\.' | head -n 1; }
 zids() { for f in "$@"; do zcat -f "$f"; done | awk -F, 'FNR > 1 && $1 != "event_id" { print $1 }' | LC_ALL=C sort -u; }
 
 # --- evgen --compress -----------------------------------------------------------------
-gen_gz 100
-A=$(newest)
+A=$(new_file gen_gz 100)
 check "evgen_compress_names_csv_gz" bash -c "[[ $A == events_*.csv.gz ]]"
 check "evgen_compress_file_is_valid_gzip" gzip -t "$SPOOL/$A"
 check_eq "evgen_compress_header_and_rows" "101 event_id,user_id,event_type,product_id,price,event_time" \
 	"$(zcat "$SPOOL/$A" | wc -l) $(zcat "$SPOOL/$A" | head -n 1)"
-sleep 0.01
-gen_gz 60000	# ~2 MB of gzip: its first reads go out before the damage is reached
-B=$(newest)
-sleep 0.01
-evgen_run --burst --count=1 --rows_per_file=100
-C=$(newest)
+B=$(new_file gen_gz 60000)	# ~2 MB of gzip: its first reads go out before the damage is reached
+C=$(new_file evgen_run --burst --count=1 --rows_per_file=100)
 check "plain_file_beside_archives" bash -c "[[ $C == events_*.csv ]]"
-sleep 0.01
-gen_gz 100
-D=$(newest)
-sleep 0.01
-gen_gz 100
-E=$(newest)
+D=$(new_file gen_gz 100)
+E=$(new_file gen_gz 100)
 F=events_20000101T000000.000000_empty.csv.gz
 : >"$SPOOL/$F"
 # Two members, an invalid row on line 4 of the text (the archive's own lines mean nothing).
@@ -75,8 +74,7 @@ check_eq "gzip_committed_files" "$(printf '%s\n' "$A" "$C" "$M" | LC_ALL=C sort)
 check_eq "gzip_one_batch_committed" 1 "$(q 'SELECT count(*) FROM evstream_batches')"
 
 # Requeued after repair (the operator's path): the repaired archive loads, once.
-gen_gz 10
-G=$(newest)
+G=$(new_file gen_gz 10)
 gids=$(zids "$SPOOL/$G")
 mv "$SPOOL/$G" "$SPOOL/quarantine/$D"	# the "repaired" D: a whole archive under its name
 n0=$(q "SELECT count(*) FROM events")

@@ -82,7 +82,7 @@ evstream_bg --once --max_files_per_trigger=0
 # Once the big file is open, the listing is done: stop evstream there (files are
 # read in name order, so the other two are not open yet), change the spool, go on.
 reading_big() { ls -l "/proc/$EVSTREAM_PID/fd" 2>/dev/null | grep -q events_a_big.csv; }
-for ((k = 0; k < 600; k++)); do reading_big && break; sleep 0.05; done
+WAIT_FOR_INTERVAL=0.05 wait_for 30 reading_big
 kill -STOP "$EVSTREAM_PID"
 if reading_big; then
 	pass "raced_while_big_file_read"
@@ -92,8 +92,7 @@ fi
 rm "$SPOOL/events_b_deleted.csv"
 truncate -s "$cut_at" "$SPOOL/events_c_truncated.csv"
 kill -CONT "$EVSTREAM_PID"
-timeout 120 tail --pid="$EVSTREAM_PID" -f /dev/null
-wait "$EVSTREAM_PID"
+wait_exit 120 "$EVSTREAM_PID"
 check_eq "raced_files_exit_0" 0 $?
 check_eq "raced_big_file_loaded" 300000 "$(q "SELECT count(*) FROM events WHERE event_id::text NOT LIKE 'cccccccc%'")"
 check "deleted_file_logged" grep -q 'events_b_deleted.csv vanished before it was read' "$LOG"

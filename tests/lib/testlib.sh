@@ -25,6 +25,13 @@
 #   wait_for SECS CMD [ARG...]  run CMD until it exits 0 (then 0) or SECS pass (then 1),
 #                               every WAIT_FOR_INTERVAL seconds (0.2).  The arguments are
 #                               expanded once: to poll a query, pass a function.
+#   gone PID                    PID has exited (no such process, or a zombie not yet reaped)
+#   catches PID SIGNO           PID has a handler for signal SIGNO (SigCgt in /proc): a
+#                               daemon that has just started has its handlers once this holds
+#   wait_exit SECS PID          wait for the background child PID, at most SECS: its exit
+#                               status; past SECS it is killed (SIGKILL), a line says so on
+#                               stderr and the status is 124, so a hung daemon fails a
+#                               test instead of hanging it
 #
 # Cleanup: testlib owns the EXIT trap, and turns SIGINT/SIGTERM/SIGHUP into a normal
 # exit so the hooks run when the runner times a test out.  Register cleanup with
@@ -99,6 +106,25 @@ wait_for() {
 		((SECONDS < until)) || return 1
 		sleep "${WAIT_FOR_INTERVAL:-0.2}"
 	done
+}
+
+gone() { [[ ! -e /proc/$1 ]] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+catches() {
+	local mask
+	mask=$(awk '$1 == "SigCgt:" { print $2 }' "/proc/$1/status" 2>/dev/null) && [[ -n $mask ]] &&
+		(((16#$mask >> ($2 - 1)) & 1))
+}
+
+wait_exit() {
+	local secs=$1 pid=$2
+	if ! wait_for "$secs" gone "$pid"; then
+		echo "testlib: pid $pid still running after $secs s; killing it (SIGKILL)" >&2
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 124
+	fi
+	wait "$pid"
 }
 
 _tl_on_exit() {

@@ -47,7 +47,7 @@ else
 	fail "unwritable_noticed" "no 'not advancing' line in 20 s"
 fi
 b1=$(batches) c1=$(ckpt_batch)
-sleep 3
+sleep 3	# the scenario: 3 s (15 triggers, files arriving) in which no batch may commit
 check_eq "stops_advancing" "$b1" "$(batches)"
 check_eq "database_one_batch_ahead_of_checkpoint" $((c1 + 1)) "$b1"
 check "says_why" grep -q "checkpoint $CKPT: .*cannot write the checkpoint: Permission denied" "$LOG"
@@ -58,8 +58,8 @@ wait_for 20 grep -q 'written again; advancing' "$LOG"
 check "writable_again_logged" grep -q "checkpoint $CKPT written again; advancing" "$LOG"
 wait_for 20 batches_ge $((b1 + 3))
 check "advances_again" test "$(batches)" -gt "$((b1 + 2))"
-kill "$EVGEN_PID"; wait "$EVGEN_PID"
-kill -TERM "$EVSTREAM_PID"; wait "$EVSTREAM_PID"
+kill "$EVGEN_PID"; wait_exit 30 "$EVGEN_PID"
+kill -TERM "$EVSTREAM_PID"; wait_exit 30 "$EVSTREAM_PID"
 check_eq "exits_0_on_sigterm" 0 $?
 evstream_once --max_files_per_trigger=0
 csv_valid_ids "$SPOOL" >"$ST/expected"

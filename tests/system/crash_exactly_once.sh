@@ -44,7 +44,6 @@ sessions=0
 "$EVPIPE_BIN/evstream" --help 2>&1 | grep -q copy_sessions && sessions=1
 echo "failpoints: ${failpoints[*]}; --copy_sessions: $( ((sessions)) && echo 'half the cycles =2' || echo 'not known')"
 
-gone() { [[ ! -e /proc/$1 ]] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
 # The valid events evgen has written so far (the archive plus what waits).
 produced() { find "$SPOOL" -name '*.csv' -type f -exec cat {} + 2>/dev/null | grep -cE "$_REL_VALID_ROW"; }
 
@@ -94,10 +93,21 @@ while ((i < CYCLES)) || { ((i < 3 * CYCLES)) && ((made < MIN_EVENTS)); }; do
 		echo "cycle $i: $kills random kills, $fp_hits failpoint kills, $made valid events written"
 	fi
 done
-kill "$EVGEN_PID"; wait "$EVGEN_PID"
+kill "$EVGEN_PID"; wait_exit 30 "$EVGEN_PID"
 check_eq "evgen_exits_0_on_sigterm" 0 $?
-# drain what is left, with a clean stop
-evstream_once --clean_source=archive --max_files_per_trigger=0
+# Drain what is left, with a clean stop; bounded, so that a start that never ends (a
+# checkpoint that disagrees with the database, a hung reconcile) fails, never hangs.
+DRAIN_SECS=$([[ $LONG == 1 ]] && echo 900 || echo 180)
+drain() {
+	local args
+	mapfile -t args < <(_evstream_args)
+	timeout -s KILL "$DRAIN_SECS" "$EVPIPE_BIN/evstream" "${args[@]}" --once \
+		--clean_source=archive --max_files_per_trigger=0 >>"$LOG" 2>&1
+}
+drain; rc=$?
+if ((rc == 0)); then pass "drain_exits_0_in_bounded_time"
+elif ((rc == 137)); then fail "drain_exits_0_in_bounded_time" "still running after $DRAIN_SECS s: killed"
+else fail "drain_exits_0_in_bounded_time" "exit $rc"; fi
 check "crash_cycles_ran" test $((kills + fp_hits + self_exits)) -ge "$CYCLES"
 check_eq "failpoints_hit" "$fp_cycles" "$fp_hits"
 check_eq "failpoint_waits_bounded_none_missed" 0 "$fp_missed"

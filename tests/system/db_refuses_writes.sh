@@ -32,7 +32,7 @@ refused() { # NAME SQLSTATE WHAT
 		fail "${1}_noticed" "no 'database unavailable ... $2 $3' line in 30 s"
 	fi
 	b1=$(batches)
-	sleep 3
+	sleep 3	# the scenario: 3 s (30 triggers, files arriving) in which no batch may commit
 	check_eq "${1}_stops_advancing" "$b1" "$(batches)"
 	check_eq "${1}_cause_logged_once" 1 "$(grep -c "database unavailable while writing batch .*$2" "$LOG")"
 	check "${1}_still_running" kill -0 "$EVSTREAM_PID"
@@ -68,8 +68,8 @@ else
 	skip "full_tablespace" "cannot mount a tmpfs here (needs root and mount namespaces)"
 fi
 
-kill "$EVGEN_PID"; wait "$EVGEN_PID"
-kill -TERM "$EVSTREAM_PID"; wait "$EVSTREAM_PID"
+kill "$EVGEN_PID"; wait_exit 30 "$EVGEN_PID"
+kill -TERM "$EVSTREAM_PID"; wait_exit 30 "$EVSTREAM_PID"
 check_eq "exits_0_on_sigterm" 0 $?
 POSTGRES_USER=evw evstream_once --max_files_per_trigger=0
 csv_valid_ids "$SPOOL" >"$ST/expected"

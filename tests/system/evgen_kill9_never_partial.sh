@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A kill -9 of evgen at any moment leaves either nothing visible or whole files,
 # and every file it reported written is there (no lost committed file); the next
-# start removes the stale hidden temporaries and never a published file.
+# start removes the stale hidden temporaries and never a published file.  When each
+# kill lands comes from EVPIPE_SEED, printed at the start; give it again to repeat it.
 set -u
 . "$EVPIPE_ROOT/tests/lib/testlib.sh"
 EVGEN=$EVPIPE_BIN/evgen
@@ -9,6 +10,9 @@ T=$(tmpdir)
 CYCLES=${EVGEN_KILL_CYCLES:-25}
 ROWS=20000
 spool=$T/spool; mkdir -p "$spool"
+SEED=${EVPIPE_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
+echo "EVPIPE_SEED=$SEED (evgen_kill9_never_partial: $CYCLES cycles)"
+RANDOM=$SEED
 
 partial=0 written=0 stale_after_restart=0 missing=0 swept_published=0
 for i in $(seq 1 "$CYCLES"); do

@@ -5,12 +5,17 @@
 # again and again: every valid event_id is in events exactly once, the rejects
 # equal those of one clean run, every file is committed by exactly one batch
 # (evstream_files and evstream_batches agree), and nothing is left in the spool.
+# When the kills land and whom they hit comes from EVPIPE_SEED, printed at the start;
+# give it again to repeat the same choices.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
 . "$EVPIPE_ROOT/tests/lib/reliability.sh"
 stream_setup
 N=3
 SECONDS_RUN=${EVPIPE_SEVERAL_SECONDS:-$([[ ${EVPIPE_LONG:-0} == 1 ]] && echo 90 || echo 25)}
+SEED=${EVPIPE_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
+echo "EVPIPE_SEED=$SEED (several_instances_exactly_once: $N instances, $SECONDS_RUN s of kills)"
+RANDOM=$SEED
 
 evgen_run --count=200 --rows_per_file=10 --interval=0 --duplicate_rate=0.02 --invalid_rate=0.02
 check_eq "pending_files_written" 200 "$(ls "$SPOOL" | grep -c '\.csv$')"
@@ -38,12 +43,15 @@ while ((SECONDS < end)); do
 	wait "${PIDS[$i]}" 2>/dev/null
 	start "$i"
 done
-kill "$EVGEN_PID"; wait "$EVGEN_PID"
+kill "$EVGEN_PID"; wait_exit 30 "$EVGEN_PID"
 check_eq "evgen_exits_0_on_sigterm" 0 $?
-sleep 1	# the last one restarted has its signal handlers by now
+# A SIGTERM before a fresh start has its handlers would kill it, not stop it.
+for i in $(seq 1 $N); do
+	wait_for 10 catches "${PIDS[$i]}" 15 || echo "instance $i: no SIGTERM handler after 10 s"
+done
 rc=0
 for i in $(seq 1 $N); do
-	kill -TERM "${PIDS[$i]}" && wait "${PIDS[$i]}" || rc=$?
+	kill -TERM "${PIDS[$i]}" && wait_exit 30 "${PIDS[$i]}" || rc=$?
 done
 check_eq "instances_exit_0_on_sigterm" 0 "$rc"
 # Drain what the last batches left, with a clean stop, from one of the checkpoints

@@ -26,7 +26,7 @@ check_eq "recreated_spool_warned_once" 1 "$(grep -c "spool_dir $SPOOL is another
 # Removed, and for a while nothing at the path: evstream keeps running and checking.
 cp -r "$SPOOL" "$ST/spool.copy"	# what was loaded from it, for the comparison
 rm -r "$SPOOL"
-sleep 2	# ten triggers
+sleep 2	# the scenario: ten triggers (0.2 s) with no directory at the path
 check "evstream_alive_while_spool_missing" kill -0 "$EVSTREAM_PID"
 check_eq "missing_spool_warned_once" 1 "$(grep -c "spool_dir $SPOOL cannot be opened" "$LOG")"
 mkdir "$SPOOL"
@@ -40,13 +40,15 @@ check_eq "every_event_once" 350 "$(n_events)"
 	--log_level=warning 2>"$ST/evgen.log" &
 EVGEN_PID=$!
 at_exit "kill $EVGEN_PID 2>/dev/null"
-sleep 0.5
+csv_count_ge() { (($(compgen -G "$SPOOL/*.csv" | wc -l) >= $1)); }
+# Moved once evgen has written into it: evgen has the directory in hand by then.
+n0=$(compgen -G "$SPOOL/*.csv" | wc -l)
+wait_for 10 csv_count_ge $((n0 + 1)) || echo "# evgen wrote nothing in 10 s before the move"
 mv "$SPOOL" "$ST/spool.old2" && mkdir "$SPOOL"
-has_csv() { compgen -G "$SPOOL/*.csv" >/dev/null; }
-check "running_evgen_writes_into_the_recreated_spool" wait_for 10 has_csv
-sleep 0.5
+check "running_evgen_writes_into_the_recreated_spool" wait_for 10 csv_count_ge 1
+wait_for 10 csv_count_ge 5 || echo "# evgen wrote fewer than 5 files in 10 s after the move"
 kill -TERM "$EVGEN_PID"
-rc=0; wait "$EVGEN_PID" || rc=$?
+rc=0; wait_exit 30 "$EVGEN_PID" || rc=$?
 check_eq "evgen_sigterm_exits_0" 0 "$rc"
 check_eq "evgen_warned_once" 1 "$(grep -c "spool_dir $SPOOL is another directory now" "$ST/evgen.log")"
 # (Files it wrote before the move and evstream had not taken yet stay in spool.old2.)
@@ -61,7 +63,7 @@ check_eq "status_nothing_pending" 0 \
 check "metrics_nothing_pending" grep -qx 'evpipe_files_pending 0' "$CKPT/evpipe.prom"
 
 kill -TERM "$EVSTREAM_PID"
-rc=0; wait "$EVSTREAM_PID" || rc=$?
+rc=0; wait_exit 30 "$EVSTREAM_PID" || rc=$?
 check_eq "evstream_sigterm_exits_0" 0 "$rc"
 
 # Exactly once: every file of every spool evstream was to read, and of the directory
