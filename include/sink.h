@@ -1,5 +1,6 @@
 /*
- * sink — the only door to PostgreSQL (the only file that includes libpq-fe.h).
+ * sink — the only door to PostgreSQL: only its files, src/sink*.c, include
+ * libpq-fe.h (one job a file, listed at the top of src/sink_int.h).
  * One struct sink is one session; evstream opens copy_sessions of them.
  *
  * A micro-batch is written through n sessions, as n slices: slice j holds the
@@ -96,6 +97,8 @@ enum sink_status {
 
 #define SINK_MUSTCHECK __attribute__((warn_unused_result))
 
+/* --- one session (src/sink_conn.c, src/sink_exec.c) ------------------------------- */
+
 /*
  * Parse the parameters; does not connect.  schema NULL or "" means "public".
  * NULL with err filled (no secrets in it) when conninfo cannot be parsed or
@@ -137,6 +140,19 @@ const char *sink_sqlstate(const struct sink *s);
 const char *sink_target(struct sink *s);
 
 /*
+ * Counters for the metrics, kept for the life of the sink (they never go
+ * down): bytes handed to libpq as COPY data (retried batches count again),
+ * and connections opened and checked (so reconnects = connects - 1).
+ */
+struct sink_stats {
+	uint64_t copy_bytes;
+	uint64_t connects;
+};
+void sink_get_stats(const struct sink *s, struct sink_stats *out);
+
+/* --- writing a batch (src/sink.c) ------------------------------------------------- */
+
+/*
  * Writing a batch (see the top of this file).  Each call rolls its session back
  * before it returns an error, and the caller rolls back the other sessions.
  *
@@ -174,25 +190,6 @@ enum sink_status sink_slice_failed(struct sink *s) SINK_MUSTCHECK;
 void sink_adopt_error(struct sink *s, const struct sink *from);
 
 /*
- * A batch whose slice 0 committed and some other slice did not (a crash, a lost
- * connection between the commits): what finishing it needs.
- */
-struct sink_unfinished {
-	int64_t	 batch_id;
-	int	 nslices;
-	uint64_t pending;	/* bit j: slice j is not committed */
-	int64_t	 watermark_us;	/* what the batch was filtered with (EVENT_TIME_NONE: none) */
-	int64_t	 future_us;	/* INT64_MAX: none */
-	int64_t	 max_time_us;
-};
-typedef int (*sink_unfinished_fn)(void *arg, const struct sink_unfinished *u);
-int sink_unfinished(struct sink *s, sink_unfinished_fn fn, void *arg) SINK_MUSTCHECK;
-
-/* The files of a committed batch, in order, into b (batch_add_file), each with the
- * size and mtime it had when read in b->ids (-1: not recorded). */
-int sink_batch_files(struct sink *s, int64_t batch_id, struct batch *b) SINK_MUSTCHECK;
-
-/*
  * 1 if the database stores this file name exactly, i.e. it is valid UTF-8.
  * A restart knows committed files by the names in evstream_batches.files; a
  * name stored altered (bytes that are not UTF-8 become U+FFFD) would not be
@@ -208,6 +205,8 @@ int  sink_name_storable(const char *name);
  */
 typedef void (*sink_hook_fn)(void *arg, const char *point);
 void sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg);
+
+/* --- what was committed (src/sink_read.c) ----------------------------------------- */
 
 /*
  * The readers below return 0, or -1 with sink_error() set (connecting first
@@ -235,15 +234,43 @@ int sink_load_ids_since(struct sink *s, int64_t since_us, sink_id_fn fn, void *a
     SINK_MUSTCHECK;
 
 /*
- * Counters for the metrics, kept for the life of the sink (they never go
- * down): bytes handed to libpq as COPY data (retried batches count again),
- * and connections opened and checked (so reconnects = connects - 1).
+ * A batch whose slice 0 committed and some other slice did not (a crash, a lost
+ * connection between the commits): what finishing it needs.
  */
-struct sink_stats {
-	uint64_t copy_bytes;
-	uint64_t connects;
+struct sink_unfinished {
+	int64_t	 batch_id;
+	int	 nslices;
+	uint64_t pending;	/* bit j: slice j is not committed */
+	int64_t	 watermark_us;	/* what the batch was filtered with (EVENT_TIME_NONE: none) */
+	int64_t	 future_us;	/* INT64_MAX: none */
+	int64_t	 max_time_us;
 };
-void sink_get_stats(const struct sink *s, struct sink_stats *out);
+typedef int (*sink_unfinished_fn)(void *arg, const struct sink_unfinished *u);
+int sink_unfinished(struct sink *s, sink_unfinished_fn fn, void *arg) SINK_MUSTCHECK;
+
+/* The files of a committed batch, in order, into b (batch_add_file), each with the
+ * size and mtime it had when read in b->ids (-1: not recorded). */
+int sink_batch_files(struct sink *s, int64_t batch_id, struct batch *b) SINK_MUSTCHECK;
+
+/* For each of files that a committed batch holds (evstream_files), fn(arg, name,
+ * batch_id), in no particular order. */
+typedef int (*sink_owner_fn)(void *arg, const char *name, int64_t batch_id);
+int sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg) SINK_MUSTCHECK;
+
+/* Claim in evstream_files those of files that evstream_batches lists and it does
+ * not (committed by an evstream from before evstream_files, after the migration),
+ * for the first batch listing each; fn(arg, name, batch_id) for each claimed.
+ * Reads the whole batch log: for the rare file evstream_files does not know. */
+int sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg) SINK_MUSTCHECK;
+
+/* The committed batch whose files include name, or *batch_id = 0; and what the
+ * file was when that batch read it (bytes read, mtime in ns), or -1 if unknown. */
+int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id, int64_t *size,
+    int64_t *mtime_ns) SINK_MUSTCHECK;
+
+/* --- for `evstream status` (src/sink_status.c) ------------------------------------ */
 
 /*
  * For `evstream status`: totals over evstream_batches and event_rejects, read
@@ -272,23 +299,5 @@ int sink_summary(struct sink *s, struct sink_summary *out) SINK_MUSTCHECK;
  */
 int sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
     SINK_MUSTCHECK;
-
-/* For each of files that a committed batch holds (evstream_files), fn(arg, name,
- * batch_id), in no particular order. */
-typedef int (*sink_owner_fn)(void *arg, const char *name, int64_t batch_id);
-int sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
-    void *arg) SINK_MUSTCHECK;
-
-/* Claim in evstream_files those of files that evstream_batches lists and it does
- * not (committed by an evstream from before evstream_files, after the migration),
- * for the first batch listing each; fn(arg, name, batch_id) for each claimed.
- * Reads the whole batch log: for the rare file evstream_files does not know. */
-int sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
-    void *arg) SINK_MUSTCHECK;
-
-/* The committed batch whose files include name, or *batch_id = 0; and what the
- * file was when that batch read it (bytes read, mtime in ns), or -1 if unknown. */
-int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id, int64_t *size,
-    int64_t *mtime_ns) SINK_MUSTCHECK;
 
 #endif
