@@ -9,8 +9,6 @@
 #define NUMERIC_NBASE	10000
 #define NUMERIC_NEG	0x4000
 
-static const char sink_format_hex[] = "0123456789abcdef";
-
 /* "00" "01" ... "99": two digits per lookup halves the divisions. */
 static const char sink_format_d2[] =
 	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
@@ -22,20 +20,6 @@ sink_format_put2(char *p, unsigned v)
 {
 	memcpy(p, &sink_format_d2[v * 2], 2);
 	return p + 2;
-}
-
-size_t
-sink_format_uuid(char *out, const uint8_t id[16])
-{
-	char *p = out;
-
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = sink_format_hex[id[i] >> 4];
-		*p++ = sink_format_hex[id[i] & 0xf];
-	}
-	return (size_t)(p - out);
 }
 
 /* Unsigned, at least `width` digits (zero-padded). */
@@ -75,20 +59,6 @@ sink_format_int(char *out, int64_t v)
 	if (v < 0)
 		out[n++] = '-';
 	return n + sink_format_uint(out + n, sink_format_abs(v), 1);
-}
-
-size_t
-sink_format_cents(char *out, int64_t cents)
-{
-	uint64_t a = sink_format_abs(cents);
-	size_t n = 0;
-
-	if (cents < 0)
-		out[n++] = '-';
-	n += sink_format_uint(out + n, a / 100, 1);
-	out[n++] = '.';
-	sink_format_put2(out + n, (unsigned)(a % 100));
-	return n + 2;
 }
 
 /*
