@@ -26,7 +26,7 @@
  * over TCP.
  *
  * The test talks to libpq directly (an admin connection) to set things up and to
- * look at what landed; only the code under test is confined to src/sink.c.
+ * look at what landed; only the code under test is confined to src/sink*.c.
  *
  * EVPIPE_SINK_BENCH=ROWS turns it into a throughput measurement instead: one
  * batch of ROWS events by direct COPY, then the same events again (a conflict,
