@@ -162,4 +162,11 @@ enum sink_status sink_sql_build(struct sink *s) SINK_MUSTCHECK;
 const char *sink_files_literal(struct sink *s, char *const *files, size_t nfiles)
     SINK_MUSTCHECK;
 
+/* --- sink_read.c ------------------------------------------------------------------- */
+
+/* A reader's query on s->sql[q], connecting first; NULL: failed (error set), the
+ * session rolled back. */
+PGresult *sink_read_query(struct sink *s, const char *what, enum sink_sql q, int nparams,
+    const char *const *params, const Oid *types, int ntypes) SINK_MUSTCHECK;
+
 #endif

@@ -15,6 +15,19 @@
 
 #define SINK_FETCH	"10000"		/* ids per FETCH: bounds the memory of a restart's reload */
 
+PGresult *
+sink_read_query(struct sink *s, const char *what, enum sink_sql q, int nparams,
+    const char *const *params, const Oid *types, int ntypes)
+{
+	PGresult *res;
+
+	if (sink_ready(s) < 0)
+		return NULL;
+	if ((res = sink_query(s, what, s->sql[q], nparams, params, types, ntypes)) == NULL)
+		sink_abort(s);
+	return res;
+}
+
 int
 sink_last_batch(struct sink *s, int64_t *batch_id, int64_t *max_event_time_us)
 {
@@ -23,13 +36,9 @@ sink_last_batch(struct sink *s, int64_t *batch_id, int64_t *max_event_time_us)
 
 	*batch_id = 0;
 	*max_event_time_us = EVENT_TIME_NONE;
-	if (sink_ready(s) < 0)
+	if ((res = sink_read_query(s, "SELECT evstream_batches", SQL_LAST_BATCH, 0, NULL, types,
+	    2)) == NULL)
 		return -1;
-	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_LAST_BATCH], 0, NULL,
-	    types, 2)) == NULL) {
-		sink_abort(s);
-		return -1;
-	}
 	if (PQntuples(res) == 1) {
 		*batch_id = sink_get_int8(res, 0, 0);
 		*max_event_time_us = sink_get_time(res, 0, 1);
@@ -70,14 +79,9 @@ sink_read_by_id(struct sink *s, const char *what, enum sink_sql q, int64_t id,
 {
 	char num[SINK_FORMAT_INT_MAX + 1];
 	const char *params[1] = { num };
-	PGresult *res;
 
 	num[sink_format_int(num, id)] = '\0';
-	if (sink_ready(s) < 0)
-		return NULL;
-	if ((res = sink_query(s, what, s->sql[q], 1, params, types, ntypes)) == NULL)
-		sink_abort(s);
-	return res;
+	return sink_read_query(s, what, q, 1, params, types, ntypes);
 }
 
 int
@@ -114,13 +118,9 @@ sink_unfinished(struct sink *s, sink_unfinished_fn fn, void *arg)
 	PGresult *res;
 	int rc = 0;
 
-	if (sink_ready(s) < 0)
+	if ((res = sink_read_query(s, "SELECT evstream_slices", SQL_UNFINISHED, 0, NULL, types,
+	    6)) == NULL)
 		return -1;
-	if ((res = sink_query(s, "SELECT evstream_slices", s->sql[SQL_UNFINISHED], 0, NULL, types,
-	    6)) == NULL) {
-		sink_abort(s);
-		return -1;
-	}
 	/* Rows come by batch: one entry per batch, a bit per pending slice. */
 	if (PQntuples(res) > 0 && (u = calloc((size_t)PQntuples(res), sizeof(*u))) == NULL) {
 		sink_set_error(s, "", "SELECT evstream_slices: out of memory");
@@ -271,13 +271,9 @@ sink_file_batch(struct sink *s, const char *name, int64_t *batch_id, int64_t *si
 
 	*batch_id = 0;
 	*size = *mtime_ns = -1;
-	if (sink_ready(s) < 0)
+	if ((res = sink_read_query(s, "SELECT evstream_files", SQL_FILE_BATCH, 1, params, types,
+	    3)) == NULL)
 		return -1;
-	if ((res = sink_query(s, "SELECT evstream_files", s->sql[SQL_FILE_BATCH], 1, params,
-	    types, 3)) == NULL) {
-		sink_abort(s);
-		return -1;
-	}
 	if (PQntuples(res) == 1) {
 		*batch_id = sink_get_int8(res, 0, 0);
 		if (!PQgetisnull(res, 0, 1) && !PQgetisnull(res, 0, 2)) {

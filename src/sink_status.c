@@ -93,13 +93,9 @@ sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
 
 	*rows = *late = 0;
 	num[sink_format_int(num, nbatches)] = '\0';
-	if (sink_ready(s) < 0)
+	if ((res = sink_read_query(s, "SELECT evstream_batches", SQL_RECENT_LATE, 1, params,
+	    types, 2)) == NULL)
 		return -1;
-	if ((res = sink_query(s, "SELECT evstream_batches", s->sql[SQL_RECENT_LATE], 1, params,
-	    types, 2)) == NULL) {
-		sink_abort(s);
-		return -1;
-	}
 	*rows = sink_get_int8(res, 0, 0);
 	*late = sink_get_int8(res, 0, 1);
 	PQclear(res);
