@@ -46,8 +46,8 @@
 #include <stdint.h>
 
 #include "spool.h"
+#include "util.h"
 
-#define CKPT_MUSTCHECK __attribute__((warn_unused_result))
 
 struct ckpt;
 
@@ -56,7 +56,7 @@ struct ckpt;
  * checkpoint.  NULL with a message in err (and errno set) on failure; a
  * locked directory gives "checkpoint DIR is locked by another evstream (pid N)".
  */
-struct ckpt *ckpt_open(const char *dir, char *err, size_t errlen) CKPT_MUSTCHECK;
+struct ckpt *ckpt_open(const char *dir, char *err, size_t errlen) MUSTCHECK;
 void	ckpt_close(struct ckpt *c);	/* unlock and free; does not save */
 
 /*
@@ -66,7 +66,7 @@ void	ckpt_close(struct ckpt *c);	/* unlock and free; does not save */
  * directory or file reads as a fresh start.  ckpt_save on it fails (EROFS).
  * NULL with err as ckpt_open when the file is unreadable or damaged.
  */
-struct ckpt *ckpt_read(const char *dir, char *err, size_t errlen) CKPT_MUSTCHECK;
+struct ckpt *ckpt_read(const char *dir, char *err, size_t errlen) MUSTCHECK;
 
 int64_t	ckpt_last_batch(const struct ckpt *c);		/* 0 when fresh */
 int64_t	ckpt_max_event_time(const struct ckpt *c);	/* EVENT_TIME_NONE when none */
@@ -96,7 +96,7 @@ int	ckpt_is_beyond(const struct ckpt *c, const char *name);
  * On -1 nothing changed.
  */
 int	ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files,
-	    const struct spool_id *ids, size_t nfiles, int64_t max_event_time_us) CKPT_MUSTCHECK;
+	    const struct spool_id *ids, size_t nfiles, int64_t max_event_time_us) MUSTCHECK;
 
 /*
  * Record, in memory, that an earlier batch (1..ckpt_last_batch, else EINVAL)
@@ -104,7 +104,7 @@ int	ckpt_add_batch(struct ckpt *c, int64_t batch_id, char *const *files,
  * that this checkpoint had not heard of.  EEXIST if the name is committed
  * already.  On -1 nothing changed.
  */
-int	ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id) CKPT_MUSTCHECK;
+int	ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id) MUSTCHECK;
 
 /*
  * The database is behind the checkpoint and wins: forget the files of
@@ -112,7 +112,7 @@ int	ckpt_add_file(struct ckpt *c, const char *name, int64_t batch_id) CKPT_MUSTC
  * ckpt_last_batch, else EINVAL.  The maximum event time is left alone; the
  * caller sets it from the database with ckpt_set_max_event_time.
  */
-int	ckpt_drop_after(struct ckpt *c, int64_t batch_id) CKPT_MUSTCHECK;
+int	ckpt_drop_after(struct ckpt *c, int64_t batch_id) MUSTCHECK;
 void	ckpt_set_max_event_time(struct ckpt *c, int64_t us);
 
 /*
@@ -136,7 +136,7 @@ size_t	ckpt_forget(struct ckpt *c, int (*still_needed)(void *arg, const char *na
  * last record is now in doubt, is removed once the file says everything), never
  * fsyncing what was written before again (tests/system/checkpoint_fsync_failure_final.sh).
  */
-int	ckpt_save(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
-int	ckpt_rewrite(struct ckpt *c, char *err, size_t errlen) CKPT_MUSTCHECK;
+int	ckpt_save(struct ckpt *c, char *err, size_t errlen) MUSTCHECK;
+int	ckpt_rewrite(struct ckpt *c, char *err, size_t errlen) MUSTCHECK;
 
 #endif

@@ -74,7 +74,7 @@ struct ckpt_buf {
  * The whole file for rec, into b (replacing what b held; its memory is kept
  * for the next call).  -1 with errno (ENOMEM) if b cannot grow.
  */
-int	ckpt_format_file(struct ckpt_buf *b, const struct ckpt_records *rec) CKPT_MUSTCHECK;
+int	ckpt_format_file(struct ckpt_buf *b, const struct ckpt_records *rec) MUSTCHECK;
 
 /*
  * One journal record for rec's batches above `since` (the last batch already
@@ -82,7 +82,7 @@ int	ckpt_format_file(struct ckpt_buf *b, const struct ckpt_records *rec) CKPT_MU
  * Into b as ckpt_format_file.
  */
 int	ckpt_format_record(struct ckpt_buf *b, const struct ckpt_records *rec, int64_t since)
-	    CKPT_MUSTCHECK;
+	    MUSTCHECK;
 
 /*
  * The parser's state.  The caller zeroes it before a parse; after one it reads
@@ -106,7 +106,7 @@ struct ckpt_reader {
  * it and must only be freed.
  */
 int	ckpt_format_parse(struct ckpt_records *rec, const char *buf, size_t len,
-	    struct ckpt_reader *r) CKPT_MUSTCHECK;
+	    struct ckpt_reader *r) MUSTCHECK;
 
 /*
  * Parse a journal, buf[0..len), onto rec, which holds the file read before it:
@@ -115,6 +115,6 @@ int	ckpt_format_parse(struct ckpt_records *rec, const char *buf, size_t len,
  * not taken).  -1 as ckpt_format_parse.
  */
 int	ckpt_format_parse_journal(struct ckpt_records *rec, const char *buf, size_t len,
-	    struct ckpt_reader *r, size_t *whole) CKPT_MUSTCHECK;
+	    struct ckpt_reader *r, size_t *whole) MUSTCHECK;
 
 #endif

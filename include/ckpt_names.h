@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 #include "spool.h"
+#include "util.h"
 
-#define CKPT_MUSTCHECK __attribute__((warn_unused_result))
 #define CKPT_NAME_MAX	255		/* NAME_MAX: the names are directory entries */
 
 struct ckpt_entry {
@@ -39,7 +39,7 @@ struct ckpt_names {
 };
 
 /* An empty set (its smallest index allocated).  -1 with errno ENOMEM. */
-int	ckpt_names_init(struct ckpt_names *s) CKPT_MUSTCHECK;
+int	ckpt_names_init(struct ckpt_names *s) MUSTCHECK;
 void	ckpt_names_free(struct ckpt_names *s);	/* every name, the index, last_name */
 
 /* 1 if name can be a committed name: a file name of 1..CKPT_NAME_MAX bytes, no '/'. */
@@ -52,7 +52,7 @@ size_t	ckpt_names_find(const struct ckpt_names *s, const char *name);
  * Room for `extra` more names, so that appending them cannot fail but for
  * strdup.  -1 with errno (ENOMEM); the set is unchanged either way.
  */
-int	ckpt_names_reserve(struct ckpt_names *s, size_t extra) CKPT_MUSTCHECK;
+int	ckpt_names_reserve(struct ckpt_names *s, size_t extra) MUSTCHECK;
 
 /*
  * Add a name that is not there yet, with its batch and identity (id NULL:
@@ -60,7 +60,7 @@ int	ckpt_names_reserve(struct ckpt_names *s, size_t extra) CKPT_MUSTCHECK;
  * on -1 nothing changed.  last_name is left alone: see below.
  */
 int	ckpt_names_append(struct ckpt_names *s, const char *name, int64_t batch,
-	    const struct spool_id *id) CKPT_MUSTCHECK;
+	    const struct spool_id *id) MUSTCHECK;
 
 /*
  * last_name in two steps, so that a caller adding several names can fail
@@ -69,7 +69,7 @@ int	ckpt_names_append(struct ckpt_names *s, const char *name, int64_t batch,
  * (-1: no memory); ckpt_names_take_last then makes it last_name (NULL: no-op).
  */
 int	ckpt_names_new_last(const struct ckpt_names *s, const char *const *names, size_t n,
-	    char **out) CKPT_MUSTCHECK;
+	    char **out) MUSTCHECK;
 void	ckpt_names_take_last(struct ckpt_names *s, char *last);
 
 /*

@@ -1,5 +1,6 @@
 /*
- * sink — the only door to PostgreSQL (the only file that includes libpq-fe.h).
+ * sink — the only door to PostgreSQL: only its files, src/sink*.c, include
+ * libpq-fe.h (one job a file, listed at the top of src/sink_int.h).
  * One struct sink is one session; evstream opens copy_sessions of them.
  *
  * A micro-batch is written through n sessions, as n slices: slice j holds the
@@ -70,6 +71,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "util.h"
 
 struct batch;
 struct sink;
@@ -94,7 +96,8 @@ enum sink_status {
 
 #define SINK_MAX_SLICES 64	/* copy_sessions' bound: a batch's pending slices fit a bit mask */
 
-#define SINK_MUSTCHECK __attribute__((warn_unused_result))
+
+/* --- one session (src/sink_conn.c, src/sink_exec.c) ------------------------------- */
 
 /*
  * Parse the parameters; does not connect.  schema NULL or "" means "public".
@@ -102,7 +105,7 @@ enum sink_status {
  * memory runs out: as fatal as SINK_FATAL.
  */
 struct sink *sink_new(const char *conninfo, const char *schema, char *err, size_t errlen)
-    SINK_MUSTCHECK;
+    MUSTCHECK;
 void sink_free(struct sink *s);		/* closes the connection; NULL is fine */
 
 /*
@@ -110,7 +113,7 @@ void sink_free(struct sink *s);		/* closes the connection; NULL is fine */
  * SINK_RETRY: the server is unreachable or refused us (try again later);
  * SINK_FATAL: a table is missing.
  */
-enum sink_status sink_connect(struct sink *s) SINK_MUSTCHECK;
+enum sink_status sink_connect(struct sink *s) MUSTCHECK;
 void sink_disconnect(struct sink *s);
 int  sink_connected(const struct sink *s);
 
@@ -137,6 +140,19 @@ const char *sink_sqlstate(const struct sink *s);
 const char *sink_target(struct sink *s);
 
 /*
+ * Counters for the metrics, kept for the life of the sink (they never go
+ * down): bytes handed to libpq as COPY data (retried batches count again),
+ * and connections opened and checked (so reconnects = connects - 1).
+ */
+struct sink_stats {
+	uint64_t copy_bytes;
+	uint64_t connects;
+};
+void sink_get_stats(const struct sink *s, struct sink_stats *out);
+
+/* --- writing a batch (src/sink.c) ------------------------------------------------- */
+
+/*
  * Writing a batch (see the top of this file).  Each call rolls its session back
  * before it returns an error, and the caller rolls back the other sessions.
  *
@@ -157,40 +173,21 @@ const char *sink_target(struct sink *s);
  * is malformed (a bug upstream).
  */
 enum sink_status sink_slice_begin(struct sink *s, const struct batch *b, int slice, int merge)
-    SINK_MUSTCHECK;
-int sink_slice_event(struct sink *s, const struct event *e) SINK_MUSTCHECK;
-int sink_slice_rejects(struct sink *s, struct batch *b) SINK_MUSTCHECK;
+    MUSTCHECK;
+int sink_slice_event(struct sink *s, const struct event *e) MUSTCHECK;
+int sink_slice_rejects(struct sink *s, struct batch *b) MUSTCHECK;
 enum sink_status sink_slice_end(struct sink *s, struct batch *b, int slice, int64_t *written)
-    SINK_MUSTCHECK;
+    MUSTCHECK;
 enum sink_status sink_batch_commit(struct sink *s, struct batch *b, const int64_t *written,
-    int nslices) SINK_MUSTCHECK;
+    int nslices) MUSTCHECK;
 enum sink_status sink_slice_commit(struct sink *s, const struct batch *b, int slice,
-    int64_t written) SINK_MUSTCHECK;
+    int64_t written) MUSTCHECK;
 void sink_rollback(struct sink *s);	/* abandon the slice in hand; never fails */
 /* After sink_slice_event or sink_slice_rejects returned -1: roll the slice back;
  * SINK_CONFLICT or SINK_RETRY as sink_slice_end would have said. */
-enum sink_status sink_slice_failed(struct sink *s) SINK_MUSTCHECK;
+enum sink_status sink_slice_failed(struct sink *s) MUSTCHECK;
 /* Take from's error as s's own (one session reports for all). */
 void sink_adopt_error(struct sink *s, const struct sink *from);
-
-/*
- * A batch whose slice 0 committed and some other slice did not (a crash, a lost
- * connection between the commits): what finishing it needs.
- */
-struct sink_unfinished {
-	int64_t	 batch_id;
-	int	 nslices;
-	uint64_t pending;	/* bit j: slice j is not committed */
-	int64_t	 watermark_us;	/* what the batch was filtered with (EVENT_TIME_NONE: none) */
-	int64_t	 future_us;	/* INT64_MAX: none */
-	int64_t	 max_time_us;
-};
-typedef int (*sink_unfinished_fn)(void *arg, const struct sink_unfinished *u);
-int sink_unfinished(struct sink *s, sink_unfinished_fn fn, void *arg) SINK_MUSTCHECK;
-
-/* The files of a committed batch, in order, into b (batch_add_file), each with the
- * size and mtime it had when read in b->ids (-1: not recorded). */
-int sink_batch_files(struct sink *s, int64_t batch_id, struct batch *b) SINK_MUSTCHECK;
 
 /*
  * 1 if the database stores this file name exactly, i.e. it is valid UTF-8.
@@ -209,6 +206,8 @@ int  sink_name_storable(const char *name);
 typedef void (*sink_hook_fn)(void *arg, const char *point);
 void sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg);
 
+/* --- what was committed (src/sink_read.c) ----------------------------------------- */
+
 /*
  * The readers below return 0, or -1 with sink_error() set (connecting first
  * if needed), or the first non-zero value a callback returned, which stops the
@@ -217,7 +216,7 @@ void sink_set_test_hook(struct sink *s, sink_hook_fn fn, void *arg);
 
 /* The highest committed batch id (0 if none) and its max_event_time. */
 int sink_last_batch(struct sink *s, int64_t *batch_id, int64_t *max_event_time_us)
-    SINK_MUSTCHECK;
+    MUSTCHECK;
 
 /* Each committed batch with id > after_id, in id order, with its files in order, up
  * to the first unfinished one (sink_unfinished): a checkpoint takes whole batches
@@ -225,25 +224,53 @@ int sink_last_batch(struct sink *s, int64_t *batch_id, int64_t *max_event_time_u
 typedef int (*sink_batch_fn)(void *arg, int64_t batch_id, char *const *files, size_t nfiles,
     int64_t max_event_time_us);
 int sink_batches_after(struct sink *s, int64_t after_id, sink_batch_fn fn, void *arg)
-    SINK_MUSTCHECK;
+    MUSTCHECK;
 
 /* Every event with event_time >= since_us (EVENT_TIME_NONE: all), in no particular
  * order, read through a cursor in chunks so memory stays bounded; for rebuilding
  * the dedupe set after a restart. */
 typedef int (*sink_id_fn)(void *arg, const uint8_t id[16], int64_t time_us);
 int sink_load_ids_since(struct sink *s, int64_t since_us, sink_id_fn fn, void *arg)
-    SINK_MUSTCHECK;
+    MUSTCHECK;
 
 /*
- * Counters for the metrics, kept for the life of the sink (they never go
- * down): bytes handed to libpq as COPY data (retried batches count again),
- * and connections opened and checked (so reconnects = connects - 1).
+ * A batch whose slice 0 committed and some other slice did not (a crash, a lost
+ * connection between the commits): what finishing it needs.
  */
-struct sink_stats {
-	uint64_t copy_bytes;
-	uint64_t connects;
+struct sink_unfinished {
+	int64_t	 batch_id;
+	int	 nslices;
+	uint64_t pending;	/* bit j: slice j is not committed */
+	int64_t	 watermark_us;	/* what the batch was filtered with (EVENT_TIME_NONE: none) */
+	int64_t	 future_us;	/* INT64_MAX: none */
+	int64_t	 max_time_us;
 };
-void sink_get_stats(const struct sink *s, struct sink_stats *out);
+typedef int (*sink_unfinished_fn)(void *arg, const struct sink_unfinished *u);
+int sink_unfinished(struct sink *s, sink_unfinished_fn fn, void *arg) MUSTCHECK;
+
+/* The files of a committed batch, in order, into b (batch_add_file), each with the
+ * size and mtime it had when read in b->ids (-1: not recorded). */
+int sink_batch_files(struct sink *s, int64_t batch_id, struct batch *b) MUSTCHECK;
+
+/* For each of files that a committed batch holds (evstream_files), fn(arg, name,
+ * batch_id), in no particular order. */
+typedef int (*sink_owner_fn)(void *arg, const char *name, int64_t batch_id);
+int sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg) MUSTCHECK;
+
+/* Claim in evstream_files those of files that evstream_batches lists and it does
+ * not (committed by an evstream from before evstream_files, after the migration),
+ * for the first batch listing each; fn(arg, name, batch_id) for each claimed.
+ * Reads the whole batch log: for the rare file evstream_files does not know. */
+int sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
+    void *arg) MUSTCHECK;
+
+/* The committed batch whose files include name, or *batch_id = 0; and what the
+ * file was when that batch read it (bytes read, mtime in ns), or -1 if unknown. */
+int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id, int64_t *size,
+    int64_t *mtime_ns) MUSTCHECK;
+
+/* --- for `evstream status` (src/sink_status.c) ------------------------------------ */
 
 /*
  * For `evstream status`: totals over evstream_batches and event_rejects, read
@@ -264,31 +291,13 @@ struct sink_summary {
 	int64_t unfinished;		/* batches with slices not committed (evstream_slices) */
 	int64_t unfinished_since_us;	/* the oldest one's slice 0 commit */
 };
-int sink_summary(struct sink *s, struct sink_summary *out) SINK_MUSTCHECK;
+int sink_summary(struct sink *s, struct sink_summary *out) MUSTCHECK;
 
 /*
  * Over the last nbatches committed batches: the rows read, and how many of
  * them were late or future (evstream_batches.late counts both).
  */
 int sink_recent_late(struct sink *s, long nbatches, int64_t *rows, int64_t *late)
-    SINK_MUSTCHECK;
-
-/* For each of files that a committed batch holds (evstream_files), fn(arg, name,
- * batch_id), in no particular order. */
-typedef int (*sink_owner_fn)(void *arg, const char *name, int64_t batch_id);
-int sink_file_owners(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
-    void *arg) SINK_MUSTCHECK;
-
-/* Claim in evstream_files those of files that evstream_batches lists and it does
- * not (committed by an evstream from before evstream_files, after the migration),
- * for the first batch listing each; fn(arg, name, batch_id) for each claimed.
- * Reads the whole batch log: for the rare file evstream_files does not know. */
-int sink_claim_listed(struct sink *s, char *const *files, size_t nfiles, sink_owner_fn fn,
-    void *arg) SINK_MUSTCHECK;
-
-/* The committed batch whose files include name, or *batch_id = 0; and what the
- * file was when that batch read it (bytes read, mtime in ns), or -1 if unknown. */
-int sink_file_batch(struct sink *s, const char *name, int64_t *batch_id, int64_t *size,
-    int64_t *mtime_ns) SINK_MUSTCHECK;
+    MUSTCHECK;
 
 #endif

@@ -20,22 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SINK_FORMAT_UUID_LEN	36	/* 8-4-4-4-12 lowercase hex */
 #define SINK_FORMAT_INT_MAX	20	/* "-9223372036854775808" */
-#define SINK_FORMAT_CENTS_MAX	22	/* "-92233720368547758.08" */
 /* "290309-12-21 19:59:05.224192+00 BC" (INT64_MIN) is the widest an int64 prints. */
 #define SINK_FORMAT_TIME_MAX	40
 /* One input byte becomes at most 3 output bytes (U+FFFD), an escape is 2. */
 #define SINK_FORMAT_TEXT_MAX(len)	((len) * 3)
 
-/* The 16 bytes of a UUID as 36 characters. */
-size_t sink_format_uuid(char *out, const uint8_t id[16]);
-
 /* A signed decimal integer. */
 size_t sink_format_int(char *out, int64_t v);
-
-/* Cents as a decimal with exactly two places: 12345 -> "123.45", 5 -> "0.05". */
-size_t sink_format_cents(char *out, int64_t cents);
 
 /*
  * Microseconds since 1970-01-01 UTC as a timestamptz literal PostgreSQL reads

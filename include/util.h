@@ -32,24 +32,6 @@
 /* A result the caller must look at (pgbouncer's _MUSTCHECK). */
 #define MUSTCHECK __attribute__((warn_unused_result))
 
-/*
- * The per-module names it replaced, spelled exactly as their old definitions were,
- * so a header (or a branch) that still defines one redefines it harmlessly.  They
- * go once nothing says them.
- */
-#define BATCH_MUSTCHECK		__attribute__((warn_unused_result))
-#define CFG_MUSTCHECK		__attribute__((warn_unused_result))
-#define CKPT_MUSTCHECK		__attribute__((warn_unused_result))
-#define CSVIN_MUSTCHECK		__attribute__((warn_unused_result))
-#define DEDUPE_MUSTCHECK	__attribute__((warn_unused_result))
-#define DURABLE_MUSTCHECK	__attribute__((warn_unused_result))
-#define GZ_MUSTCHECK		__attribute__((warn_unused_result))
-#define METRICS_MUSTCHECK	__attribute__((warn_unused_result))
-#define OPS_MUSTCHECK		__attribute__((warn_unused_result))
-#define SINK_MUSTCHECK		__attribute__((warn_unused_result))
-#define SPOOL_MUSTCHECK		__attribute__((warn_unused_result))
-#define VALIDATE_MUSTCHECK	__attribute__((warn_unused_result))
-
 /* --- growing arrays ------------------------------------------------------------------ */
 
 int	util_grow_slow(void *arrp, size_t *cap, size_t need, size_t size, size_t first) MUSTCHECK;

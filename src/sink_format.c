@@ -9,22 +9,6 @@
 #define NUMERIC_NBASE	10000
 #define NUMERIC_NEG	0x4000
 
-static const char sink_format_hex[] = "0123456789abcdef";
-
-size_t
-sink_format_uuid(char *out, const uint8_t id[16])
-{
-	char *p = out;
-
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = sink_format_hex[id[i] >> 4];
-		*p++ = sink_format_hex[id[i] & 0xf];
-	}
-	return (size_t)(p - out);
-}
-
 /* |v| without the overflow of -INT64_MIN. */
 static uint64_t
 sink_format_abs(int64_t v)
@@ -40,20 +24,6 @@ sink_format_int(char *out, int64_t v)
 	if (v < 0)
 		out[n++] = '-';
 	return n + util_put_uint(out + n, sink_format_abs(v), 1);
-}
-
-size_t
-sink_format_cents(char *out, int64_t cents)
-{
-	uint64_t a = sink_format_abs(cents);
-	size_t n = 0;
-
-	if (cents < 0)
-		out[n++] = '-';
-	n += util_put_uint(out + n, a / 100, 1);
-	out[n++] = '.';
-	util_put2(out + n, (unsigned)(a % 100));
-	return n + 2;
 }
 
 size_t
