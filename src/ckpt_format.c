@@ -43,22 +43,11 @@ ckpt_must_escape(unsigned char ch)
 static int
 ckpt_buf_reserve(struct ckpt_buf *b, size_t more)
 {
-	size_t cap = b->cap ? b->cap : 4096;
-	char *p;
-
 	if (more > SIZE_MAX / 2 - b->len) {
 		errno = ENOMEM;
 		return -1;
 	}
-	if (b->len + more <= b->cap)
-		return 0;
-	while (cap < b->len + more)
-		cap *= 2;
-	if ((p = realloc(b->p, cap)) == NULL)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
+	return ALLOC_GROW(b->p, b->len + more, b->cap, 4096);
 }
 
 static int __attribute__((format(printf, 2, 3)))

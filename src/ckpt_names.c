@@ -103,8 +103,7 @@ ckpt_names_find(const struct ckpt_names *s, const char *name)
 int
 ckpt_names_reserve(struct ckpt_names *s, size_t extra)
 {
-	struct ckpt_entry *v;
-	size_t need, cap;
+	size_t need;
 
 	/* The index stores positions in 32 bits. */
 	if (extra > UINT32_MAX / 4 || s->n + extra > UINT32_MAX / 4) {
@@ -112,14 +111,8 @@ ckpt_names_reserve(struct ckpt_names *s, size_t extra)
 		return -1;
 	}
 	need = s->n + extra;
-	if (need > s->cap) {
-		for (cap = s->cap ? s->cap : 64; cap < need; cap *= 2)
-			;
-		if ((v = realloc(s->v, cap * sizeof(*v))) == NULL)
-			return -1;
-		s->v = v;
-		s->cap = cap;
-	}
+	if (ALLOC_GROW(s->v, need, s->cap, 64) < 0)
+		return -1;
 	if (need > (s->imask + 1) / 2)
 		return ckpt_reindex(s, need);
 	return 0;

@@ -36,19 +36,10 @@
 static int
 sink_grow(struct sink *s, size_t need)
 {
-	size_t ncap = s->cap ? s->cap : SINK_CHUNK + SINK_CHUNK / 4;
-	char *p;
-
-	if (need <= s->cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	if ((p = realloc(s->buf, ncap)) == NULL) {
+	if (ALLOC_GROW(s->buf, need, s->cap, SINK_CHUNK + SINK_CHUNK / 4) < 0) {
 		s->nomem = 1;
 		return -1;
 	}
-	s->buf = p;
-	s->cap = ncap;
 	return 0;
 }
 

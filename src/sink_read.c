@@ -53,19 +53,13 @@ sink_collect_files(struct sink *s, const PGresult *res, int *row, char ***files,
 {
 	int64_t id = sink_get_int8(res, *row, 0);
 	size_t n = 0;
-	char **p;
 
 	for (; *row < PQntuples(res) && sink_get_int8(res, *row, 0) == id; (*row)++) {
 		if (PQgetisnull(res, *row, 2))
 			continue;	/* LEFT JOIN of an empty files array */
-		if (n == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 16;
-			if ((p = realloc(*files, ncap * sizeof(*p))) == NULL) {
-				sink_set_error(s, "", "SELECT evstream_batches: out of memory");
-				return -1;
-			}
-			*files = p;
-			*cap = ncap;
+		if (ALLOC_GROW(*files, n + 1, *cap, 16) < 0) {
+			sink_set_error(s, "", "SELECT evstream_batches: out of memory");
+			return -1;
 		}
 		(*files)[n++] = PQgetvalue(res, *row, 2);
 	}
