@@ -110,7 +110,7 @@ fmt() { [[ $1 =~ ^[0-9]+$ ]] && sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1" | tr 
 	[[ -s $R/fuzz.tsv ]] || echo "| – | **not run** | – | – | – |"
 	[[ -s $R/fuzz.tsv ]] && while IFS=$'\t' read -r t secs execs crashes; do
 		case $t in
-		csv) what="csvin + validate_row + ts_parse + batch_read_file: five readings must agree; round trips; timegm reference" ;;
+		csv) what="csvin + validate_row + ts_parse + batch_read_file: five readings of the text, two of it gzip-compressed and three of the input as an archive must agree; round trips; timegm reference" ;;
 		ckpt) what="ckpt_format on damaged checkpoints: refused with line and reason, or written back byte for byte; every prefix refused; read as a journal too" ;;
 		*) what= ;;
 		esac
