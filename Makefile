@@ -153,7 +153,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 SOAK_SECONDS ?= 3600
 FUZZBUILD    := $(SANBUILD)/fuzz
-FUZZ_MODS    := util csvin gz validate event log batch dedupe ckpt_format ckpt_names
+FUZZ_MODS    := util csvin gz validate event log batch dedupe spool durable ckpt_format ckpt_names
 FUZZ_BINS    := $(SANBUILD)/fuzz_csv $(SANBUILD)/fuzz_ckpt
 VGBUILD      := $(BUILD)/vg
 # clang also flags vprintf-style helpers (a va_list of a checked format), gcc does not.
