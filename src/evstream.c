@@ -380,6 +380,7 @@ evstream_pull(struct evstream *s)
 
 static int evstream_forget_uncommitted(struct evstream *s);
 static int evstream_finish(struct evstream *s);
+static void evstream_finish_waits(struct evstream *s);
 
 /* Make the checkpoint agree with evstream_batches.  The database wins. */
 static int
@@ -698,6 +699,7 @@ evstream_taken(struct evstream *s)
 {
 	int64_t last = ckpt_last_batch(s->ckpt);
 	size_t known = ckpt_count(s->ckpt);
+	int rc;
 
 	log_info("batch %lld: %s; taking the committed batches from the database and building "
 	    "it again", (long long)s->b.id, sink_error(s->sink));
@@ -709,14 +711,16 @@ evstream_taken(struct evstream *s)
 		 * lost (its own earlier try): the pull stops before an unfinished batch, so
 		 * finish it first.  One that waits for a file holds the stream (evstream_step).
 		 */
-		if (evstream_finish(s) >= 0 && evstream_pull(s) == 0 && sink_file_owners(s->sink,
-		    s->b.files, s->b.nfiles, evstream_note_owner, s) == 0)
+		if ((rc = evstream_finish(s)) >= 0 && evstream_pull(s) == 0 &&
+		    sink_file_owners(s->sink, s->b.files, s->b.nfiles, evstream_note_owner, s) == 0)
 			break;
 		evstream_outage(s, "reading the batch log");
 		if (evstream_stop)
 			return -1;
 	}
 	evstream_db_ok(s);
+	if (rc > 0)
+		evstream_finish_waits(s);	/* evstream_step does not try it again at once */
 	evstream_save_ckpt(s);
 	/* Each SINK_TAKEN has a committed cause; if none shows, do not spin on it. */
 	if (!s->unfinished && ckpt_last_batch(s->ckpt) == last && ckpt_count(s->ckpt) == known) {
@@ -1028,6 +1032,19 @@ evstream_finish(struct evstream *s)
 	return rc;
 }
 
+/* An unfinished batch waits for a file (logged): try again in retry_max; --once stops. */
+static void
+evstream_finish_waits(struct evstream *s)
+{
+	s->finish_at = util_now() + s->cfg.retry_max;	/* a file is not back at once */
+	if (s->cfg.once) {
+		log_errx("--once: an unfinished batch waits for its file; stopping with nothing "
+		    "more loaded (or, to give its missing slices up for lost: DELETE FROM "
+		    "evstream_slices WHERE batch_id = ..., then start again)");
+		s->exit_code = 1;
+	}
+}
+
 /* Before a new batch: 0 when no batch is unfinished, else -1 (this trigger does nothing). */
 static int
 evstream_finished(struct evstream *s)
@@ -1040,15 +1057,11 @@ evstream_finished(struct evstream *s)
 		return -1;
 	if ((rc = evstream_finish(s)) == 0)
 		return 0;
-	s->finish_at = util_now() + s->cfg.retry_max;	/* a file is not back at once */
-	if (rc < 0)
+	if (rc < 0) {
+		s->finish_at = util_now() + s->cfg.retry_max;
 		evstream_outage(s, "finishing a batch's slices");
-	else if (s->cfg.once) {
-		log_errx("--once: an unfinished batch waits for its file; stopping with nothing "
-		    "more loaded (or, to give its missing slices up for lost: DELETE FROM "
-		    "evstream_slices WHERE batch_id = ..., then start again)");
-		s->exit_code = 1;
-	}
+	} else
+		evstream_finish_waits(s);
 	return -1;
 }
 
