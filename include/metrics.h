@@ -68,6 +68,8 @@ struct metrics_now {
 	size_t		 dedupe_entries;
 	uint64_t	 dedupe_evicted_full;	/* ids the set let go at dedupe_max_ids */
 	int64_t		 last_batch;		/* the checkpoint's */
+	int		 sessions;		/* the sessions batches go through now, */
+	int		 sessions_want;		/* of copy_sessions */
 };
 
 void	metrics_init(struct metrics *m, double start_time);

@@ -78,6 +78,7 @@ struct status_report {
 	int		 metrics_ok;		/* the file was read */
 	double		 metrics_age;		/* seconds since it was written */
 	double		 dedupe_entries;	/* NaN when unknown */
+	double		 sessions, sessions_want;	/* in use, and copy_sessions; NaN: unknown */
 
 	int		 healthy;
 	size_t		 nproblems;

@@ -123,7 +123,9 @@ struct evstream {
 	struct ckpt		*ckpt;
 	struct sink		*sink;		/* slices[0]: slice 0, and every read */
 	struct sink		*slices[SINK_MAX_SLICES];	/* one session per slice */
-	int			 nslices;	/* copy_sessions */
+	int			 nslices;	/* this batch's: copy_sessions, or fewer sessions
+						   while the server admits fewer */
+	double			 sessions_at;	/* when to try the ones left out again */
 	struct dedupe		*dd;
 	struct csvin		*csv;
 	int			 spool_fd;
@@ -643,7 +645,9 @@ evstream_publish(struct evstream *s, const struct batch *b, double seconds)
 	if (b != NULL && s->cfg.once && util_now() - s->metrics_at < 1)
 		return;
 	s->metrics_at = util_now();
-	for (int j = 0; j < s->nslices; j++) {
+	now.sessions = s->nslices;
+	now.sessions_want = (int)s->cfg.copy_sessions;
+	for (int j = 0; j < s->cfg.copy_sessions; j++) {
 		sink_get_stats(s->slices[j], &st);
 		now.copy_bytes += st.copy_bytes;
 		now.reconnects += st.connects > 1 ? st.connects - 1 : 0;
@@ -853,6 +857,37 @@ evstream_batch_start(struct evstream *s)
 }
 
 /*
+ * The sessions after the first are a speed-up, not a condition: those the server
+ * will not admit (a role's CONNECTION LIMIT, max_connections) are left out, the
+ * batch is sliced over the ones it admits instead of the stream waiting for them,
+ * and all of copy_sessions is tried again every retry_max.  Said when the count
+ * changes; the metrics, and so status, show it.
+ */
+static void
+evstream_sessions(struct evstream *s)
+{
+	int want = (int)s->cfg.copy_sessions, j;
+
+	if (s->nslices < want && util_now() < s->sessions_at)
+		return;
+	for (j = 1; j < want; j++)
+		if (sink_connect(s->slices[j]) != SINK_OK)
+			break;
+	if (evstream_stop)
+		return;		/* the connect gave up for the signal: nothing learnt */
+	if (j < want && j != s->nslices)
+		log_warnx("copy_sessions = %d, but session %d could not connect (%s): batches go "
+		    "through %d session%s, and all %d are tried again every %g s (raise the "
+		    "role's CONNECTION LIMIT or max_connections, or lower copy_sessions)", want,
+		    j + 1, sink_error(s->slices[j]), j, j == 1 ? "" : "s", want, s->cfg.retry_max);
+	else if (j == want && s->nslices < want)
+		log_info("all %d sessions of copy_sessions connect again", want);
+	if (j < want)
+		s->sessions_at = util_now() + s->cfg.retry_max;
+	s->nslices = j;
+}
+
+/*
  * One try at the planned batch: open every slice, stream the files, end the
  * slices, commit slice 0 (the batch's commit point), then the others.  A
  * failure before slice 0's commit rolls everything back.  After it, a slice
@@ -864,8 +899,10 @@ evstream_attempt(struct evstream *s)
 {
 	int64_t written[SINK_MAX_SLICES];
 	enum sink_status st;
-	int n = s->nslices, j, failed = -1;
+	int n, j, failed = -1;
 
+	evstream_sessions(s);
+	n = s->nslices;
 	evstream_batch_start(s);
 	for (j = 0; j < n; j++)
 		if ((st = sink_slice_begin(s->slices[j], &s->b, j, s->merge)) != SINK_OK)
@@ -1741,7 +1778,7 @@ evstream_open(struct evstream *s)
 		exit(st);
 	}
 	s->nslices = (int)s->cfg.copy_sessions;
-	for (int j = 0; j < s->nslices; j++) {
+	for (int j = 0; j < s->cfg.copy_sessions; j++) {
 		if ((s->slices[j] = sink_new(s->cfg.conninfo, s->cfg.db_schema, err,
 		    sizeof(err))) == NULL) {
 			st = evstream_start_status(errno);
@@ -1754,8 +1791,8 @@ evstream_open(struct evstream *s)
 			sink_set_test_hook(s->slices[j], evstream_sink_hook, NULL);
 	}
 	s->sink = s->slices[0];
-	for (int j = 0; j < s->nslices; j++)
-		sink_set_peers(s->slices[j], s->slices, s->nslices);
+	for (int j = 0; j < s->cfg.copy_sessions; j++)
+		sink_set_peers(s->slices[j], s->slices, (int)s->cfg.copy_sessions);
 	if ((s->csv = csvin_new()) == NULL || (s->dd = dedupe_new((size_t)s->cfg.dedupe_max_ids)) == NULL)
 		fatal("allocating the reader and the dedupe set");
 	batch_init(&s->b);
@@ -1782,7 +1819,7 @@ evstream_close(struct evstream *s)
 		(void)close(s->watch);	/* inotify: nothing to lose */
 	dedupe_free(s->dd);
 	csvin_free(s->csv);
-	for (int j = 0; j < s->nslices; j++)
+	for (int j = 0; j < s->cfg.copy_sessions; j++)
 		sink_free(s->slices[j]);
 	ckpt_close(s->ckpt);
 	close(s->spool_fd);

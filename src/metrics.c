@@ -199,6 +199,11 @@ metrics_render_now(struct metrics *m, const struct metrics_now *now)
 	    metrics_counter(m, "evpipe_dedupe_evicted_full_total", "event_ids the dedupe set let "
 	    "go early, being full (dedupe_max_ids): a duplicate of one is caught by the "
 	    "database, as conflict.", now->dedupe_evicted_full) < 0 ||
+	    metrics_gauge(m, "evpipe_copy_sessions", "copy_sessions: the database sessions a "
+	    "batch should go through.", (double)now->sessions_want) < 0 ||
+	    metrics_gauge(m, "evpipe_copy_sessions_connected", "The sessions batches go through "
+	    "now: copy_sessions, or fewer while the server admits fewer.",
+	    (double)now->sessions) < 0 ||
 	    metrics_gauge(m, "evpipe_last_batch_id", "Id of the last committed batch.",
 	    (double)now->last_batch) < 0)
 		return -1;

@@ -130,6 +130,7 @@ status_metrics(const struct ops_config *c, struct status_report *r)
 	double v;
 
 	r->dedupe_entries = NAN;
+	r->sessions = r->sessions_want = NAN;
 	if (metrics_path(c->checkpoint_dir, c->metrics_file, r->metrics_path,
 	    sizeof(r->metrics_path)) != 0) {
 		r->metrics_path[0] = '\0';
@@ -141,6 +142,10 @@ status_metrics(const struct ops_config *c, struct status_report *r)
 	r->metrics_ok = 1;
 	r->metrics_age = r->now - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
 	r->dedupe_entries = v;
+	if (metrics_read_value(r->metrics_path, "evpipe_copy_sessions_connected", &v) == 0)
+		r->sessions = v;
+	if (metrics_read_value(r->metrics_path, "evpipe_copy_sessions", &v) == 0)
+		r->sessions_want = v;
 }
 
 static void
@@ -167,6 +172,11 @@ status_verdict(const struct ops_config *c, struct status_report *r)
 		    "batches were late or future, more than reject_alarm_share %g: a producer's "
 		    "clock, or a watermark carried ahead (see evstream(8), FUTURE AND LATE EVENTS)",
 		    r->recent_late, r->recent_rows, c->reject_alarm_batches, c->reject_alarm_share);
+	if (r->sessions < r->sessions_want)	/* false when either is NaN */
+		status_problem(r, "sessions: batches go through %.0f of copy_sessions = %.0f "
+		    "database sessions: the server refuses the others (a role's CONNECTION LIMIT, "
+		    "max_connections; evstream's log says why and tries them again every retry_max)",
+		    r->sessions, r->sessions_want);
 	r->healthy = r->nproblems == 0;
 }
 
@@ -263,6 +273,17 @@ status_print_text(const struct status_report *r, FILE *out)
 }
 
 /* --- for a script -------------------------------------------------------------------- */
+
+/* A JSON member whose value may be unknown (NaN): null. */
+static void
+status_json_num(FILE *out, const char *key, double v)
+{
+	fputs(key, out);
+	if (isnan(v))
+		fputs("null", out);
+	else
+		fprintf(out, "%.0f", v);
+}
 
 /* A JSON string: bytes repaired as UTF-8, quotes, backslashes and controls escaped. */
 static void
@@ -383,10 +404,10 @@ status_print_json(const struct status_report *r, FILE *out)
 	status_json_time(out, r->max_event_time_us);
 	fputs(",\"watermark\":", out);
 	status_json_time(out, r->watermark_us);
-	if (r->metrics_ok)
-		fprintf(out, ",\"dedupe_entries\":%.0f,\"metrics\":{\"file\":", r->dedupe_entries);
-	else
-		fputs(",\"dedupe_entries\":null,\"metrics\":{\"file\":", out);
+	status_json_num(out, ",\"copy_sessions\":", r->sessions_want);
+	status_json_num(out, ",\"sessions_connected\":", r->sessions);
+	status_json_num(out, ",\"dedupe_entries\":", r->dedupe_entries);
+	fputs(",\"metrics\":{\"file\":", out);
 	if (r->metrics_path[0] != '\0')
 		status_json_str(out, r->metrics_path);
 	else

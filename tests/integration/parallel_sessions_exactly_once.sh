@@ -4,7 +4,8 @@
 # unfinished batch that the next start finishes from the files, with the batch's own
 # bounds and slice count, whatever copy_sessions is now; an event_id the table holds
 # already sends the batch through the stage, which stores only the new rows; an
-# unfinished batch whose file changed is not finished wrongly, and `status` says so.
+# unfinished batch whose file changed is not finished wrongly, and `status` says so;
+# a server that admits fewer sessions gets the batches through those it admits.
 set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
 stream_setup
@@ -85,3 +86,39 @@ cp -p "$ST/saved.csv" "$SPOOL/$first"
 evstream_once --max_files_per_trigger=4 --copy_sessions=2
 check_eq "restored_file_finished" 0 "$(q 'SELECT count(*) FROM evstream_slices')"
 check_eq "restored_same_rows_rejects_counts" "$(cat "$ST/ref")" "$(snapshot)"
+
+# 5. a server that admits fewer sessions than copy_sessions (a role's CONNECTION
+#    LIMIT, max_connections): the batches go through the sessions it admits, exactly
+#    as through one, instead of the stream waiting for the others; the log, the
+#    metrics and status say so; once it admits them all, all are used again.
+#    (PGUSER overrides the conninfo's user, as the README says.)
+fresh
+q "CREATE ROLE evpipe_limited LOGIN CONNECTION LIMIT 2;
+   GRANT USAGE ON SCHEMA public TO evpipe_limited;
+   GRANT ALL ON ALL TABLES IN SCHEMA public TO evpipe_limited;
+   GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO evpipe_limited" >/dev/null
+: >"$LOG"
+PGUSER=evpipe_limited evstream_once --max_files_per_trigger=4 --copy_sessions=4
+check_eq "limited_once_exit_0" 0 $?
+check_eq "limited_same_rows_rejects_counts" "$(cat "$ST/ref")" "$(snapshot)"
+check "limited_said_in_log" grep -q "copy_sessions = 4, but session 3 could not connect (.*too many connections.*): batches go through 2 sessions" "$LOG"
+check_eq "limited_metrics" "4 2" "$(awk '$1 == "evpipe_copy_sessions" || $1 == "evpipe_copy_sessions_connected" { printf "%s%s", s, $2; s = " " }' "$CKPT/evpipe.prom")"
+status=$(PGUSER=evpipe_limited evs status --json); rc=$?
+check_eq "limited_status_exit_1" 1 "$rc"
+check_eq "limited_status_says_so" "4 2 true" "$(jq -r '"\(.copy_sessions) \(.sessions_connected) \(.problems | any(startswith("sessions: batches go through 2 of copy_sessions = 4")))"' <<<"$status")"
+# A daemon: left out, then the limit raised, and the next batch after retry_max
+# goes through all four.
+: >"$LOG"
+PGUSER=evpipe_limited evstream_bg --max_files_per_trigger=4 --copy_sessions=4 --trigger_interval=0.1
+at_exit "kill $EVSTREAM_PID 2>/dev/null"
+evgen_run --count=1 --rows_per_file=50
+check "daemon_limited_warns" wait_for 20 grep -q "batches go through 2 sessions" "$LOG"
+q "ALTER ROLE evpipe_limited CONNECTION LIMIT -1" >/dev/null
+sleep 1.2	# retry_max (1 s): the next batch tries all four again
+evgen_run --count=1 --rows_per_file=50
+check "daemon_all_sessions_again_logged" wait_for 20 grep -q "all 4 sessions of copy_sessions connect again" "$LOG"
+all_connected() { [[ $(awk '$1 == "evpipe_copy_sessions_connected" { print $2 }' "$CKPT/evpipe.prom") == 4 ]]; }
+check "daemon_metrics_all_connected" wait_for 20 all_connected
+check "daemon_status_healthy_again" env PGUSER=evpipe_limited "$EVPIPE_BIN/evstream" -c "$INI" status
+kill "$EVSTREAM_PID"; wait "$EVSTREAM_PID"
+check_eq "daemon_rows_as_written" "$(q 'SELECT sum(written) FROM evstream_batches')" "$(q 'SELECT count(*) FROM events')"
