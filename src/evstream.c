@@ -901,10 +901,13 @@ evstream_attempt(struct evstream *s)
 	enum sink_status st;
 	int n, j, failed = -1;
 
+	evstream_batch_start(s);
+	if ((st = sink_slice_begin(s->sink, &s->b, 0, s->merge)) != SINK_OK)
+		return evstream_abandon(s, 1, st, 0);
+	/* After slice 0's BEGIN: the server is up, so a refusal now is meant for the others. */
 	evstream_sessions(s);
 	n = s->nslices;
-	evstream_batch_start(s);
-	for (j = 0; j < n; j++)
+	for (j = 1; j < n; j++)
 		if ((st = sink_slice_begin(s->slices[j], &s->b, j, s->merge)) != SINK_OK)
 			return evstream_abandon(s, j + 1, st, j);
 	if ((st = evstream_fill(s, &failed)) != SINK_OK || s->b.nfiles == 0)
