@@ -8,7 +8,6 @@ set -u
 . "$EVPIPE_ROOT/tests/lib/stream.sh"
 stream_setup
 stream_ini
-metric() { awk -v n="$1" '$1 == n { print $2 }' "$CKPT/evpipe.prom"; }
 
 H=event_id,user_id,event_type,product_id,price,event_time
 id() { printf 'bbbbbbbb-0000-4000-8000-%012d' "$1"; }

@@ -102,7 +102,7 @@ PGUSER=evpipe_limited evstream_once --max_files_per_trigger=4 --copy_sessions=4
 check_eq "limited_once_exit_0" 0 $?
 check_eq "limited_same_rows_rejects_counts" "$(cat "$ST/ref")" "$(snapshot)"
 check "limited_said_in_log" grep -q "copy_sessions = 4, but session 3 could not connect (.*too many connections.*): batches go through 2 sessions" "$LOG"
-check_eq "limited_metrics" "4 2" "$(awk '$1 == "evpipe_copy_sessions" || $1 == "evpipe_copy_sessions_connected" { printf "%s%s", s, $2; s = " " }' "$CKPT/evpipe.prom")"
+check_eq "limited_metrics" "4 2" "$(metric evpipe_copy_sessions) $(metric evpipe_copy_sessions_connected)"
 status=$(PGUSER=evpipe_limited evs status --json); rc=$?
 check_eq "limited_status_exit_1" 1 "$rc"
 check_eq "limited_status_says_so" "4 2 true" "$(jq -r '"\(.copy_sessions) \(.sessions_connected) \(.problems | any(startswith("sessions: batches go through 2 of copy_sessions = 4")))"' <<<"$status")"
@@ -117,7 +117,7 @@ q "ALTER ROLE evpipe_limited CONNECTION LIMIT -1" >/dev/null
 sleep 1.2	# retry_max (1 s): the next batch tries all four again
 evgen_run --count=1 --rows_per_file=50
 check "daemon_all_sessions_again_logged" wait_for 20 grep -q "all 4 sessions of copy_sessions connect again" "$LOG"
-all_connected() { [[ $(awk '$1 == "evpipe_copy_sessions_connected" { print $2 }' "$CKPT/evpipe.prom") == 4 ]]; }
+all_connected() { [[ $(metric evpipe_copy_sessions_connected) == 4 ]]; }
 check "daemon_metrics_all_connected" wait_for 20 all_connected
 check "daemon_status_healthy_again" env PGUSER=evpipe_limited "$EVPIPE_BIN/evstream" -c "$INI" status
 kill "$EVSTREAM_PID"; wait "$EVSTREAM_PID"

@@ -19,7 +19,6 @@ H='event_id,user_id,event_type,product_id,price,event_time'
 stream_ini 'trigger_interval = 0.2' 'stall_triggers = 50'
 status_json() { evs status --json >"$ST/status.json" 2>>"$LOG"; }
 js() { jq -r "$1" "$ST/status.json"; }
-metric() { awk -v n="$1" '$1 == n { print $2 }' "${2:-$PROM}"; }
 
 # --- 1. a seeded run, then status --json field by field -------------------------------
 if ! command -v jq >/dev/null; then fail "jq_installed" "jq is missing (make deps)"; exit 1; fi

@@ -11,6 +11,8 @@
 #   csv_ids DIR...            sorted distinct event_ids in the CSV files below DIRs
 #                             (for streams evgen wrote without invalid rows)
 #   db_ids                    sorted event_ids in events
+#   metric NAME [FILE]        a sample without labels from evstream's metrics file
+#                             (default $CKPT/evpipe.prom, the shipped metrics_file)
 #   wait_for SECONDS CMD...   poll CMD every 0.2 s until it succeeds
 #   rows_by_reason FILE...    "reason count" for each invalid kind evgen makes, then
 #                             "invalid N" and "valid N", sorted: an awk classifier
@@ -65,6 +67,8 @@ csv_ids() {
 }
 
 db_ids() { q "SELECT event_id FROM events" | LC_ALL=C sort; }
+
+metric() { awk -v n="$1" '$1 == n { print $2 }' "${2:-$CKPT/evpipe.prom}"; }
 
 rows_by_reason() {
 	awk -F, 'FNR == 1 { next }
