@@ -98,11 +98,12 @@ int	metrics_write(struct metrics *m, const struct metrics_now *now, const char *
 	    MUSTCHECK;
 
 /*
- * Read one sample without labels ("name value") back from a metrics file, as
- * evstream status does for the figures only the daemon knows.  0 with *value,
- * 1 when the file has no such sample, -1 with errno (ENOENT: no file).
+ * Read samples without labels ("name value") back from a metrics file in one
+ * pass, so all from the same write of it, as evstream status does for the
+ * figures only the daemon knows: found[i] 1 with values[i] when the file has
+ * names[i], else 0.  0, or -1 with errno (ENOENT: no file).
  */
-int	metrics_read_value(const char *path, const char *name, double *value)
-	    MUSTCHECK;
+int	metrics_read(const char *path, size_t n, const char *const names[], double values[],
+	    int found[]) MUSTCHECK;
 
 #endif

@@ -286,19 +286,23 @@ metrics_match(const char *line, const char *name, double *value)
 }
 
 int
-metrics_read_value(const char *path, const char *name, double *value)
+metrics_read(const char *path, size_t n, const char *const names[], double values[],
+    int found[])
 {
 	FILE *f;
 	char *line = NULL;
-	size_t cap = 0, total = 0;
-	ssize_t n;
-	int found = 0;
+	size_t cap = 0, total = 0, left = n;
+	ssize_t len;
 
+	for (size_t i = 0; i < n; i++)
+		found[i] = 0;
 	if ((f = fopen(path, "re")) == NULL)
 		return -1;
-	while (!found && total < METRICS_READ_MAX && (n = getline(&line, &cap, f)) > 0) {
-		total += (size_t)n;
-		found = line[0] != '#' && metrics_match(line, name, value);
+	while (left > 0 && total < METRICS_READ_MAX && (len = getline(&line, &cap, f)) > 0) {
+		total += (size_t)len;
+		for (size_t i = 0; i < n && line[0] != '#'; i++)
+			if (!found[i] && (found[i] = metrics_match(line, names[i], &values[i])))
+				left--;
 	}
 	free(line);
 	if (ferror(f)) {
@@ -307,5 +311,5 @@ metrics_read_value(const char *path, const char *name, double *value)
 		return -1;
 	}
 	(void)fclose(f);	/* read-only: nothing to lose */
-	return found ? 0 : 1;
+	return 0;
 }

@@ -126,8 +126,11 @@ status_db(const struct ops_config *c, struct status_report *r)
 static void
 status_metrics(const struct ops_config *c, struct status_report *r)
 {
+	static const char *const names[] = { "evpipe_dedupe_entries",
+	    "evpipe_copy_sessions_connected", "evpipe_copy_sessions" };
+	double v[3];
+	int found[3];
 	struct stat st;
-	double v;
 
 	r->dedupe_entries = NAN;
 	r->sessions = r->sessions_want = NAN;
@@ -136,16 +139,16 @@ status_metrics(const struct ops_config *c, struct status_report *r)
 		r->metrics_path[0] = '\0';
 		return;
 	}
-	if (stat(r->metrics_path, &st) < 0 ||
-	    metrics_read_value(r->metrics_path, "evpipe_dedupe_entries", &v) != 0)
+	if (stat(r->metrics_path, &st) < 0 || metrics_read(r->metrics_path, 3, names, v, found) < 0 ||
+	    !found[0])
 		return;
 	r->metrics_ok = 1;
 	r->metrics_age = r->now - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
-	r->dedupe_entries = v;
-	if (metrics_read_value(r->metrics_path, "evpipe_copy_sessions_connected", &v) == 0)
-		r->sessions = v;
-	if (metrics_read_value(r->metrics_path, "evpipe_copy_sessions", &v) == 0)
-		r->sessions_want = v;
+	r->dedupe_entries = v[0];
+	if (found[1] && found[2]) {
+		r->sessions = v[1];
+		r->sessions_want = v[2];
+	}
 }
 
 static void

@@ -200,7 +200,11 @@ test_written_whole_and_read_back(void)
 	struct metrics_now now = { .watermark_us = EVENT_TIME_NONE,
 	    .max_event_time_us = EVENT_TIME_NONE, .dedupe_entries = 77 };
 	struct stat st;
-	double v = 0;
+	/* Read back in one pass, like status. */
+	const char *names[] = { "evpipe_dedupe_entries", "evpipe_watermark_seconds",
+	    "evpipe_dedupe", "evpipe_rows_total" };
+	double v[4] = { 0 };
+	int found[4];
 
 	metrics_init(&m, 5);
 	snprintf(path, sizeof(path), "%s/evpipe.prom", dir);
@@ -208,17 +212,17 @@ test_written_whole_and_read_back(void)
 	CHECK(metrics_write(&m, &now, path) == 0, "write: %s", strerror(errno));
 	CHECK(stat(path, &st) == 0 && (size_t)st.st_size == m.len, "size %lld", (long long)st.st_size);
 	CHECK(access(tmp, F_OK) < 0, "no temporary left");
-	CHECK(metrics_read_value(path, "evpipe_dedupe_entries", &v) == 0 && v == 77, "read %g", v);
-	CHECK(metrics_read_value(path, "evpipe_watermark_seconds", &v) == 0 && isnan(v), "NaN");
-	CHECK(metrics_read_value(path, "evpipe_dedupe", &v) == 1, "a prefix is not a name");
-	CHECK(metrics_read_value(path, "evpipe_rows_total", &v) == 1, "labelled samples not read");
+	CHECK(metrics_read(path, 4, names, v, found) == 0, "read: %s", strerror(errno));
+	CHECK(found[0] && v[0] == 77, "read %g", v[0]);
+	CHECK(found[1] && isnan(v[1]), "NaN");
+	CHECK(!found[2], "a prefix is not a name");
+	CHECK(!found[3], "labelled samples not read");
 	now.dedupe_entries = 78;
-	CHECK(metrics_write(&m, &now, path) == 0 && metrics_read_value(path,
-	    "evpipe_dedupe_entries", &v) == 0 && v == 78, "rewritten: %g", v);
+	CHECK(metrics_write(&m, &now, path) == 0 && metrics_read(path, 1, names, v, found) == 0 &&
+	    found[0] && v[0] == 78, "rewritten: %g", v[0]);
 	snprintf(tmp, sizeof(tmp), "%s/missing.prom", dir);
 	errno = 0;
-	CHECK(metrics_read_value(tmp, "evpipe_dedupe_entries", &v) == -1 && errno == ENOENT,
-	    "missing file");
+	CHECK(metrics_read(tmp, 1, names, v, found) == -1 && errno == ENOENT, "missing file");
 	snprintf(tmp, sizeof(tmp), "%s/no/such/dir/x.prom", dir);
 	CHECK(metrics_write(&m, &now, tmp) == -1, "unwritable directory fails");
 	metrics_free(&m);
